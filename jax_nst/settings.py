@@ -1,0 +1,111 @@
+"""Every option of a stylization in one validated, hashable record."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence, Union
+
+from . import vgg
+from .errors import NSTError
+
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+CONTENT_LAYERS = ("conv4_2",)
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")  # or an image, given to stylize
+DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
+
+Layers = Union[Sequence[str], Mapping[str, float]]
+
+
+def layer_weights(layers: Layers, what: str) -> dict[str, float]:
+    """{layer: w_l}: a mapping is taken as given, a sequence gets equal weights w_l = 1/L."""
+    if isinstance(layers, str):
+        layers = [name.strip() for name in layers.split(",") if name.strip()]
+    if not isinstance(layers, Mapping):
+        layers = {name: 1.0 / max(len(layers), 1) for name in layers}
+    weights = {str(k): float(v) for k, v in layers.items()}
+    if not weights:
+        raise NSTError(f"no {what} layers given")
+    vgg.check_layers(list(weights))
+    for name, w in weights.items():
+        if not w >= 0:
+            raise NSTError(f"{what} layer weight for {name} must be >= 0, got {w}")
+    return weights
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of ``stylize``; α = content_weight, β = style_weight, γ = tv_weight.
+
+    Defaults follow Gatys et al.: content conv4_2, style conv1_1…conv5_1 with equal weights,
+    average pooling, L-BFGS, α/β = 1e-3 … (see README for the choice).
+    """
+
+    size: int = 512
+    style_size: int | None = None
+    steps: int = 300
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 0.0
+    content_layers: Layers = CONTENT_LAYERS
+    style_layers: Layers = STYLE_LAYERS
+    init: str = "content"
+    pooling: str = "avg"
+    seed: int = 0
+    report_every: int = 50
+    lbfgs_memory: int = 10
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("content_layers", layer_weights(self.content_layers, "content"))
+        set_("style_layers", layer_weights(self.style_layers, "style"))
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = float(getattr(self, name))
+            if not value >= 0 or value == float("inf"):
+                raise NSTError(f"{name} must be a finite number >= 0, got {value}")
+            set_(name, value)
+        for name in ("size", "steps", "report_every", "lbfgs_memory"):
+            _positive_int(name, getattr(self, name))
+        if self.style_size is not None:
+            _positive_int("style_size", self.style_size)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("init", self.init, INITS)
+        _choice("pooling", self.pooling, vgg.POOLINGS)
+        if self.learning_rate is None:
+            set_("learning_rate", DEFAULT_LR[self.optimizer])
+        elif not float(self.learning_rate) > 0:
+            raise NSTError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not isinstance(self.seed, int):
+            raise NSTError(f"seed must be an integer, got {self.seed!r}")
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer the losses need, in network order."""
+        return sorted({*self.content_layers, *self.style_layers}, key=vgg.LAYERS.index)
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def digest(self) -> str:
+        """Short SHA-256 of the settings, for manifests and caches."""
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise NSTError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise NSTError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
