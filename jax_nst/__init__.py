@@ -1,1 +1,14 @@
-"""jax_nst: neural style transfer (Gatys, Ecker & Bethge) as a functional JAX library."""
+"""jax_nst: neural style transfer (Gatys, Ecker & Bethge) as a functional JAX library.
+
+    import jax_nst
+    image = jax_nst.stylize("content.jpg", "style.jpg", size=512)   # float32 (H, W, 3) in [0, 1]
+    jax_nst.save_image(image, "out.png")
+"""
+
+from .api import Progress, stylize, stylize_batch
+from .errors import NSTError
+from .images import load_image, save_image
+from .settings import Settings
+
+__all__ = ["NSTError", "Progress", "Settings", "load_image", "save_image", "stylize", "stylize_batch"]
+__version__ = "0.1.0"

@@ -83,25 +83,32 @@ def stylize_batch(
 
 
 def _optimize(params, x, targets, s: Settings, callback: Callback | None) -> np.ndarray:
-    """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each."""
-    loop = _loop(_loop_key(s))
-    state, done, evals = loop.init(x), 0, 0
+    """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
+
+    A batch of one runs unbatched: under ``vmap`` the line search's branches would both execute.
+    """
+    batched = x.shape[0] > 1
+    if not batched:
+        x, targets = x[0], targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    loop = _loop(_loop_key(s), batched)
+    state, done, evals = loop.init(params, x, targets), 0, 1 if s.optimizer == "lbfgs" else 0
     while done < s.steps:
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, n)
         done, evals = done + n, evals + int(jnp.max(ev))
-        parts = {k: np.asarray(v) for k, v in loop.losses(params, x, targets).items()}
+        parts = {k: np.atleast_1d(np.asarray(v)) for k, v in loop.losses(params, x, targets).items()}
         if not np.all(np.isfinite(parts["total"])):
             raise NSTError(f"the loss became NaN or infinite by step {done}; lower the learning rate or the weights")
         if callback is not None:
-            callback(Progress(done, s.steps, evals, parts, np.asarray(jnp.clip(x, 0.0, 1.0))))
-    return np.asarray(jnp.clip(x, 0.0, 1.0))
+            image = np.asarray(jnp.clip(x, 0.0, 1.0)).reshape(-1, *x.shape[-3:])
+            callback(Progress(done, s.steps, evals, parts, image))
+    return np.asarray(jnp.clip(x, 0.0, 1.0)).reshape(-1, *x.shape[-3:])
 
 
 @functools.lru_cache(maxsize=8)
-def _loop(key: Settings) -> optimize.Loop:
+def _loop(key: Settings, batched: bool) -> optimize.Loop:
     """Compiled loops, reused across calls with the same objective and optimizer."""
-    return optimize.make_loop(key, batched=True)
+    return optimize.make_loop(key, batched)
 
 
 def _loop_key(s: Settings) -> Settings:

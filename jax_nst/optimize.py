@@ -27,7 +27,7 @@ class Targets(NamedTuple):
 class Loop(NamedTuple):
     """Compiled pieces of an optimization; batch versions take a leading batch axis on x, state, content."""
 
-    init: Callable  # x -> optimizer state
+    init: Callable  # (params, x, targets) -> optimizer state
     run: Callable  # (params, x, state, targets, n) -> (x, state, function evaluations)
     losses: Callable  # (params, x, targets) -> {"total", "content", "style", "tv"}
 
@@ -80,8 +80,8 @@ def make_loop(s: Settings, batched: bool = False) -> Loop:
     def step(params, carry, targets):
         x, state, evals = carry
         f = lambda y: value(params, y, targets)  # noqa: E731
-        if lbfgs:  # reuses the value and gradient of the line search's last evaluation
-            v, g = optax.value_and_grad_from_state(f)(x, state=state)
+        if lbfgs:  # the line search's last evaluation left f(x) and ∇f(x) in the state
+            v, g = optax.tree_utils.tree_get(state, "value"), optax.tree_utils.tree_get(state, "grad")
         else:
             v, g = jax.value_and_grad(f)(x)
         updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
@@ -96,10 +96,17 @@ def make_loop(s: Settings, batched: bool = False) -> Loop:
         body = lambda _, carry: step(params, carry, targets)  # noqa: E731
         return jax.lax.fori_loop(0, n, body, (x, state, jnp.zeros((), jnp.int32)))
 
-    init, report = opt.init, lambda p, x, t: fn(p, x, t)[1]  # noqa: E731
+    def init(params, x, targets):
+        state = opt.init(x)
+        if lbfgs:
+            v, g = jax.value_and_grad(value, argnums=1)(params, x, targets)
+            state = optax.tree_utils.tree_set(state, value=v, grad=g)
+        return state
+
+    report = lambda p, x, t: fn(p, x, t)[1]  # noqa: E731
     if batched:
         axes = Targets(content=0, style=None)
-        init = jax.vmap(init)
+        init = jax.vmap(init, in_axes=(None, 0, axes))
         run = jax.vmap(run, in_axes=(None, 0, 0, axes, None))
         report = jax.vmap(report, in_axes=(None, 0, axes))
     return Loop(init=jax.jit(init), run=jax.jit(run), losses=jax.jit(report))
