@@ -1,8 +1,10 @@
 """The objective of one image and its compiled optimization loop (optax Adam or L-BFGS).
 
-The image x is (H, W, 3) RGB; the losses are evaluated on clip(x, 0, 1), so every image the
-objective sees, and every image returned, is valid. Adam also projects x onto [0, 1] after each
-step. Batches are the same functions under ``jax.vmap``.
+The image x is (H, W, 3) RGB in [0, 1]: after every step x is projected onto [0, 1], and line-search
+trial points are evaluated at clip(x, 0, 1), so every image the objective sees is valid. L-BFGS
+reuses f and ∇f from its line search's last trial point (exact where no pixel was clipped; the
+projection keeps pixels from getting stuck at zero gradient outside the box). Batches are the same
+functions under ``jax.vmap``.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ class Loop(NamedTuple):
 
 def content_targets(params: vgg.Params, content: jax.Array, s: Settings) -> dict[str, jax.Array]:
     """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
-    return vgg.features(params, content, list(s.content_layers), s.pooling)
+    return vgg.features(params, content, list(s.active_content_layers), s.pooling)
 
 
 def style_targets(params: vgg.Params, style: jax.Array, s: Settings) -> dict[str, jax.Array]:
     """A_l / M_l: the normalized Gram matrices of the style image (H, W, 3) at the style layers."""
-    feats = vgg.features(params, style[None], list(s.style_layers), s.pooling)
+    feats = vgg.features(params, style[None], list(s.active_style_layers), s.pooling)
     return {l: losses.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
 
 
@@ -49,8 +51,9 @@ def objective(s: Settings) -> Callable:
     def fn(params: vgg.Params, x: jax.Array, targets: Targets) -> tuple[jax.Array, dict[str, jax.Array]]:
         x = jnp.clip(x, 0.0, 1.0)
         feats = {l: f[0] for l, f in vgg.features(params, x[None], s.layers, s.pooling).items()}
-        content = sum(w * losses.content_loss(feats[l], targets.content[l]) for l, w in s.content_layers.items())
-        style = losses.style_loss(feats, targets.style, s.style_layers)
+        c_layers, s_layers = s.active_content_layers.items(), s.active_style_layers
+        content = sum((w * losses.content_loss(feats[l], targets.content[l]) for l, w in c_layers), jnp.zeros(()))
+        style = losses.style_loss(feats, targets.style, s_layers) if s_layers else jnp.zeros(())
         tv = losses.tv_loss(x)
         total = losses.total_loss(content, style, tv, s.content_weight, s.style_weight, s.tv_weight)
         return total, {"total": total, "content": content, "style": style, "tv": tv}
@@ -85,11 +88,11 @@ def make_loop(s: Settings, batched: bool = False) -> Loop:
         else:
             v, g = jax.value_and_grad(f)(x)
         updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
-        x = optax.apply_updates(x, updates)
+        x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
         if lbfgs:
             evals = evals + optax.tree_utils.tree_get(state, "num_linesearch_steps")
         else:
-            x, evals = jnp.clip(x, 0.0, 1.0), evals + 1
+            evals = evals + 1
         return x, state, evals
 
     def run(params, x, state, targets, n):
@@ -101,7 +104,7 @@ def make_loop(s: Settings, batched: bool = False) -> Loop:
         if lbfgs:
             v, g = jax.value_and_grad(value, argnums=1)(params, x, targets)
             state = optax.tree_utils.tree_set(state, value=v, grad=g)
-        return state
+        return jax.tree.map(lambda a: jnp.asarray(a, a.dtype), state)  # strong types: `run` compiles once
 
     report = lambda p, x, t: fn(p, x, t)[1]  # noqa: E731
     if batched:

@@ -84,9 +84,20 @@ class Settings:
             raise NSTError(f"seed must be an integer, got {self.seed!r}")
 
     @property
+    def active_content_layers(self) -> dict[str, float]:
+        """Content layers, or none when α = 0."""
+        return dict(self.content_layers) if self.content_weight else {}
+
+    @property
+    def active_style_layers(self) -> dict[str, float]:
+        """Style layers, or none when β = 0."""
+        return dict(self.style_layers) if self.style_weight else {}
+
+    @property
     def layers(self) -> list[str]:
-        """Every layer the losses need, in network order."""
-        return sorted({*self.content_layers, *self.style_layers}, key=vgg.LAYERS.index)
+        """Every layer the weighted losses need, in network order (conv1_1 if none)."""
+        names = {*self.active_content_layers, *self.active_style_layers} or {"conv1_1"}
+        return sorted(names, key=vgg.LAYERS.index)
 
     def replace(self, **changes) -> "Settings":
         """A copy with ``changes`` applied (and validated)."""

@@ -117,6 +117,8 @@ def features(
     params: Params, images: jax.Array, layers: Sequence[str], pooling: str = "avg"
 ) -> dict[str, jax.Array]:
     """Activations of ``layers`` for NHWC RGB ``images`` in [0, 1]; computes nothing past the deepest."""
+    if not layers:
+        return {}
     last = max(layers, key=LAYERS.index)
     out = VGG19(pooling=pooling, last=last).apply({"params": params}, preprocess(images))
     return {name: out[name] for name in layers}

@@ -1,0 +1,5 @@
+"""``python -m jax_nst``: the ``jax-nst`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

