@@ -21,7 +21,7 @@ from .errors import NSTError
 from .settings import DEFAULT_LR, INITS, OPTIMIZERS, Settings
 
 PROG = "jax-nst"
-DEMO: dict[str, Any] = {"size": 256, "steps": 80, "optimizer": "lbfgs", "style_weight": 250.0, "report_every": 5}
+DEMO: dict[str, Any] = {"size": 256, "steps": 70, "optimizer": "lbfgs", "style_weight": 250.0, "report_every": 5}
 """Settings of ``jax-nst demo``: about a minute on a 2-core CPU."""
 DEMO_OUTPUT = "jax_nst_demo.png"
 SUBCOMMANDS = ("demo", "layers")
