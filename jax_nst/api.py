@@ -74,7 +74,7 @@ def stylize_batch(
     _check_size(batch.shape[1:3], s)
     style_img = jnp.asarray(images.load_image(style, s.style_size or s.size))
     _check_size(style_img.shape[:2], s, "style image")
-    params = jax.device_put(vgg.load_params(weights))
+    params = jax.device_put(vgg.load_params(weights, model=s.model))
     targets = optimize.Targets(
         content=optimize.content_targets(params, batch, s), style=optimize.style_targets(params, style_img, s)
     )

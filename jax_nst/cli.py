@@ -117,6 +117,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help=_help(f"starting image: {', '.join(INITS)} or an image file (./{INITS[0]} for a file "
                               "named like a mode)", "init"))
     p.add_argument("--pooling", choices=vgg.POOLINGS, help=_help("pooling between VGG blocks", "pooling"))
+    p.add_argument("--model", choices=tuple(vgg.MODELS), help=_help("backbone (each with its own weights)", "model"))
     p.add_argument("--seed", type=int, help=_help("random seed of the noise init", "seed"))
     p.add_argument("--report-every", type=int, metavar="N",
                    help=_help("steps between progress reports", "report_every"))

@@ -36,12 +36,12 @@ class Loop(NamedTuple):
 
 def content_targets(params: vgg.Params, content: jax.Array, s: Settings) -> dict[str, jax.Array]:
     """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
-    return vgg.features(params, content, list(s.active_content_layers), s.pooling)
+    return vgg.features(params, content, list(s.active_content_layers), s.pooling, s.model)
 
 
 def style_targets(params: vgg.Params, style: jax.Array, s: Settings) -> dict[str, jax.Array]:
     """A_l / M_l: the normalized Gram matrices of the style image (H, W, 3) at the style layers."""
-    feats = vgg.features(params, style[None], list(s.active_style_layers), s.pooling)
+    feats = vgg.features(params, style[None], list(s.active_style_layers), s.pooling, s.model)
     return {l: losses.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
 
 
@@ -50,7 +50,7 @@ def objective(s: Settings) -> Callable:
 
     def fn(params: vgg.Params, x: jax.Array, targets: Targets) -> tuple[jax.Array, dict[str, jax.Array]]:
         x = jnp.clip(x, 0.0, 1.0)
-        feats = {l: f[0] for l, f in vgg.features(params, x[None], s.layers, s.pooling).items()}
+        feats = {l: f[0] for l, f in vgg.features(params, x[None], s.layers, s.pooling, s.model).items()}
         c_layers, s_layers = s.active_content_layers.items(), s.active_style_layers
         content = sum((w * losses.content_loss(feats[l], targets.content[l]) for l, w in c_layers), jnp.zeros(()))
         style = losses.style_loss(feats, targets.style, s_layers) if s_layers else jnp.zeros(())

@@ -20,7 +20,7 @@ DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 Layers = Union[Sequence[str], Mapping[str, float]]
 
 
-def layer_weights(layers: Layers, what: str) -> dict[str, float]:
+def layer_weights(layers: Layers, what: str, model: str = "vgg19") -> dict[str, float]:
     """{layer: w_l}: a mapping is taken as given, a sequence gets equal weights w_l = 1/L."""
     if isinstance(layers, str):
         layers = [name.strip() for name in layers.split(",") if name.strip()]
@@ -29,7 +29,7 @@ def layer_weights(layers: Layers, what: str) -> dict[str, float]:
     weights = {str(k): float(v) for k, v in layers.items()}
     if not weights:
         raise NSTError(f"no {what} layers given")
-    vgg.check_layers(list(weights))
+    vgg.check_layers(list(weights), model)
     for name, w in weights.items():
         if not w >= 0:
             raise NSTError(f"{what} layer weight for {name} must be >= 0, got {w}")
@@ -59,11 +59,13 @@ class Settings:
     seed: int = 0
     report_every: int = 50
     lbfgs_memory: int = 10
+    model: str = "vgg19"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("content_layers", layer_weights(self.content_layers, "content"))
-        set_("style_layers", layer_weights(self.style_layers, "style"))
+        _choice("model", self.model, tuple(vgg.MODELS))
+        set_("content_layers", layer_weights(self.content_layers, "content", self.model))
+        set_("style_layers", layer_weights(self.style_layers, "style", self.model))
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = float(getattr(self, name))
             if not value >= 0 or value == float("inf"):
@@ -97,7 +99,7 @@ class Settings:
     def layers(self) -> list[str]:
         """Every layer the weighted losses need, in network order (conv1_1 if none)."""
         names = {*self.active_content_layers, *self.active_style_layers} or {"conv1_1"}
-        return sorted(names, key=vgg.LAYERS.index)
+        return sorted(names, key=vgg.layer_names(self.model).index)
 
     def replace(self, **changes) -> "Settings":
         """A copy with ``changes`` applied (and validated)."""
