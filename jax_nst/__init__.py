@@ -8,7 +8,11 @@
 from .api import Progress, stylize, stylize_batch
 from .errors import NSTError
 from .images import load_image, save_image
+from .modes import reconstruct, synthesize
 from .settings import Settings
 
-__all__ = ["NSTError", "Progress", "Settings", "load_image", "save_image", "stylize", "stylize_batch"]
+__all__ = [
+    "NSTError", "Progress", "Settings", "load_image", "reconstruct", "save_image", "stylize", "stylize_batch",
+    "synthesize",
+]
 __version__ = "0.1.0"

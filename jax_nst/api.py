@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import images, optimize, vgg
+from . import color, images, memory, optimize, presets, schedule, sharding, styles, vgg
+from . import masks as guided
 from .errors import NSTError
 from .settings import INITS, Settings
 
@@ -34,7 +35,7 @@ Callback = Callable[[Progress], None]
 
 def stylize(
     content: images.ImageSource,
-    style: images.ImageSource,
+    style: images.ImageSource | Sequence[images.ImageSource],
     *,
     weights: str | os.PathLike | None = None,
     init: Any = "content",
@@ -45,7 +46,8 @@ def stylize(
 
     ``content``, ``style`` and an image ``init`` may be paths, PIL images, numpy or jax arrays.
     ``init`` is "content", "noise" (uniform, from ``seed``), "style" or an image. ``options`` are
-    the fields of :class:`jax_nst.settings.Settings` (size, steps, optimizer, content_weight, …).
+    the fields of :class:`jax_nst.settings.Settings` (size, steps, optimizer, content_weight, …),
+    plus ``masks`` and ``preset`` (see :func:`stylize_batch`); ``style`` may be a list of styles.
     """
     relay = None
     if callback is not None:
@@ -55,54 +57,101 @@ def stylize(
 
 def stylize_batch(
     contents: Sequence[images.ImageSource],
-    style: images.ImageSource,
+    style: images.ImageSource | Sequence[images.ImageSource],
     *,
     weights: str | os.PathLike | None = None,
     init: Any = "content",
     callback: Callback | None = None,
+    masks: Sequence[images.ImageSource] | None = None,
+    preset: str | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Stylize several contents in one ``vmap``-ed computation; returns (B, H, W, 3) float32 in [0, 1].
 
     All contents must have the same shape once resized to ``size``. Each image gets exactly the
     result ``stylize`` would give it alone with the same settings (noise init uses ``seed`` for all).
+    ``style`` may be a list: the styles are blended by ``style_blend_weights`` (Gram level), or, with
+    ``masks`` (one per style, white = there), each applies where its mask is and the content stays
+    where none is. ``preset`` names settings of the paper (:data:`jax_nst.presets.PRESETS`).
+    With several local devices the batch is sharded over them (:mod:`jax_nst.sharding`).
     """
-    s = Settings(init=init if _is_mode(init) else "content", **options)
+    s = Settings(init=init if _is_mode(init) else "content", **presets.preset_options(preset, options))
     if len(contents) == 0:
         raise NSTError("no content images given")
-    batch = jnp.stack(_same_shape([images.load_image(c, s.size) for c in contents]))
+    batch = np.stack(_same_shape([images.load_image(c, s.size) for c in contents]))
     _check_size(batch.shape[1:3], s)
-    style_img = jnp.asarray(images.load_image(style, s.style_size or s.size))
-    _check_size(style_img.shape[:2], s, "style image")
+    style_imgs = styles.load_styles(style, s)
+    _check_scales(s, batch.shape[1:3], style_imgs)
+    if masks is not None and s.style_blend_weights is not None:
+        raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
+    mask = None if masks is None else guided.load_masks(masks, batch.shape[1:3], len(style_imgs))
     params = jax.device_put(vgg.load_params(weights, model=s.model))
-    targets = optimize.Targets(
-        content=optimize.content_targets(params, batch, s), style=optimize.style_targets(params, style_img, s)
-    )
-    x = _initial(init, s, batch, style_img)
-    return _optimize(params, x, targets, s, callback)
+    seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
+    x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
+    for k in schedule.plan(s):
+        hw = schedule.shape_at(batch.shape[1:3], k.size)
+        batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
+        mask_k = None if mask is None else guided.at_size(mask, hw)
+        targets = _targets(params, batch_k, styles_k, mask_k, k)
+        x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
+        x = _optimize(params, _start(x, targets, s), targets, k, relay)
+        if relay is not None:
+            relay.next_scale()
+    if mask is not None:
+        x = np.asarray(guided.composite(x, seen, guided.keep_map(mask)))
+    return color.finish(s.preserve_colors, x, batch)
+
+
+def _targets(params, batch: np.ndarray, style_imgs: list[np.ndarray], mask: np.ndarray | None, s: Settings):
+    """P_l, and A_l/M_l blended over the styles, or with ``mask`` one per region plus the guides T_r^l."""
+    content = optimize.content_targets(params, jnp.asarray(batch), s)
+    grams = [optimize.style_targets(params, jnp.asarray(img), s) for img in style_imgs]
+    if mask is None:
+        return optimize.Targets(content, styles.blend_grams(grams, styles.blend_weights(s, len(grams))))
+    stacked = {l: jnp.stack([g[l] for g in grams]) for l in grams[0]}
+    guides = guided.layer_guides(mask, list(s.active_style_layers))
+    return optimize.Targets(content, stacked, guides, jnp.asarray(guided.keep_map(mask)), jnp.asarray(batch))
+
+
+def _start(x: np.ndarray, targets: optimize.Targets, s: Settings) -> np.ndarray:
+    """x⁽⁰⁾ made grey for luminance-only transfer and equal to the content where masks keep it."""
+    if s.preserve_colors == "luminance":
+        x = color.grey(color.luminance(x))
+    if targets.keep is not None:
+        x = guided.composite(x, targets.pixels, targets.keep)
+    return np.asarray(x, np.float32)
 
 
 def _optimize(params, x, targets, s: Settings, callback: Callback | None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
     A batch of one runs unbatched: under ``vmap`` the line search's branches would both execute.
+    A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped).
     """
-    batched = x.shape[0] > 1
+    b = x.shape[0]
+    batched = b > 1
     if not batched:
-        x, targets = x[0], targets._replace(content={l: f[0] for l, f in targets.content.items()})
-    loop = _loop(_loop_key(s), batched)
+        x, targets = x[0], _first_image(targets)
+    loop = _loop(_loop_key(memory.resolve(s, x.shape)), batched)  # remat "auto" decided for this batch and size
+    if batched:
+        loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, optimize.BATCHED)
     state, done, evals = loop.init(params, x, targets), 0, 1 if s.optimizer == "lbfgs" else 0
     while done < s.steps:
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, n)
         done, evals = done + n, evals + int(jnp.max(ev))
-        parts = {k: np.atleast_1d(np.asarray(v)) for k, v in loop.losses(params, x, targets).items()}
+        parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets).items()}
         if not np.all(np.isfinite(parts["total"])):
             raise NSTError(f"the loss became NaN or infinite by step {done}; lower the learning rate or the weights")
         if callback is not None:
-            image = np.asarray(jnp.clip(x, 0.0, 1.0)).reshape(-1, *x.shape[-3:])
+            image = np.asarray(jnp.clip(optimize.output_image(x, state, s), 0.0, 1.0)).reshape(-1, *x.shape[-3:])[:b]
             callback(Progress(done, s.steps, evals, parts, image))
-    return np.asarray(jnp.clip(x, 0.0, 1.0)).reshape(-1, *x.shape[-3:])
+    return np.asarray(jnp.clip(optimize.output_image(x, state, s), 0.0, 1.0)).reshape(-1, *x.shape[-3:])[:b]
+
+
+def _first_image(targets: optimize.Targets) -> optimize.Targets:
+    """The targets of a batch of one without the batch axis."""
+    return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in optimize.BATCHED})
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,7 +162,10 @@ def _loop(key: Settings, batched: bool) -> optimize.Loop:
 
 def _loop_key(s: Settings) -> Settings:
     """``s`` with the fields that do not change the compiled loop set to fixed values."""
-    return s.replace(size=1, style_size=None, steps=1, init="content", seed=0, report_every=1)
+    return s.replace(
+        size=1, style_size=None, steps=1, init="content", seed=0, report_every=1,
+        scales=(), scale_steps=None, style_blend_weights=None, style_scale=1.0, preserve_colors=None,
+    )
 
 
 def _initial(init: Any, s: Settings, batch: jax.Array, style: jax.Array) -> jax.Array:
@@ -147,6 +199,15 @@ def _check_size(hw: Sequence[int], s: Settings, what: str = "content image") -> 
         raise NSTError(
             f"{what} is {hw[1]}×{hw[0]} px; layers up to {s.layers[-1]} need at least {need} px per side"
         )
+
+
+def _check_scales(s: Settings, hw: Sequence[int], style_imgs: list[np.ndarray]) -> None:
+    """Every scale's content and style images are large enough for the layers."""
+    for k in schedule.plan(s):
+        where = "" if k.size == s.size else f" at scale {k.size} px"
+        _check_size(schedule.shape_at(hw, k.size), k, "content image" + where)
+        for img in style_imgs:
+            _check_size(schedule.shape_at(img.shape[:2], styles.style_side(s, k.size)), k, "style image" + where)
 
 
 def _first(p: Progress) -> Progress:

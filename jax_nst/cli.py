@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import api, images, samples, vgg
+from . import api, cli_controls, frames, images, presets, samples, schedule, vgg
 from .errors import NSTError
-from .settings import DEFAULT_LR, INITS, OPTIMIZERS, Settings
+from .settings import DEFAULT_LR, INITS, OPTIMIZERS, PRECISIONS, REMATS, Settings
 
 PROG = "jax-nst"
 DEMO: dict[str, Any] = {"size": 256, "steps": 70, "optimizer": "lbfgs", "style_weight": 250.0, "report_every": 5}
@@ -26,7 +26,7 @@ DEMO: dict[str, Any] = {"size": 256, "steps": 70, "optimizer": "lbfgs", "style_w
 DEMO_OUTPUT = "jax_nst_demo.png"
 CLI_REPORT_EVERY = 10
 """Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
-SUBCOMMANDS = ("demo", "layers")
+SUBCOMMANDS = ("demo", "layers", "folder", "reconstruct", "synthesize")
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CLI_ONLY = ("content", "style", "output", "weights", "save_every", "quiet")
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -85,16 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al.): paint CONTENT in the style of STYLE.",
         epilog=(
             f"other commands: '{PROG} demo' stylizes bundled sample images offline (see '{PROG} demo -h'); "
-            f"'{PROG} layers' lists the VGG-19 layer names. A content file literally named 'demo' or "
-            "'layers' must be given as ./demo or ./layers. Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
+            f"'{PROG} layers' lists the VGG-19 layer names; '{PROG} reconstruct' and '{PROG} synthesize' run "
+            f"the paper's feature inversion and texture synthesis; '{PROG} folder IN_DIR STYLE OUT_DIR' "
+            "stylizes a whole folder (resumable). A content file named like a command (demo, layers, folder, "
+            "reconstruct, synthesize) must be given as a path, e.g. ./demo. "
+            "Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
         ),
     )
     p.add_argument("content", metavar="CONTENT", help="content image file")
-    p.add_argument("style", metavar="STYLE", help="style image file")
+    p.add_argument("style", metavar="STYLE", nargs="+",
+                   help="style image file; several are blended (--style-blend-weights) or placed (--mask)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help=f"output image ({', '.join(sorted(images.SAVE_FORMATS))})")
     _add_settings(p)
     _add_run_options(p)
+    cli_controls.add_run_options(p)
     return p
 
 
@@ -123,6 +128,11 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help=_help("steps between progress reports", "report_every"))
     p.add_argument("--lbfgs-memory", type=int, metavar="M",
                    help=_help("L-BFGS history length", "lbfgs_memory"))
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help=_help("compute dtype of the VGG pass (bfloat16: float32 accumulation)", "precision"))
+    p.add_argument("--remat", choices=REMATS,
+                   help=_help("recompute activations in the backward pass (auto: when memory would not suffice)", "remat"))
+    cli_controls.add_settings(p)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -204,13 +214,18 @@ class Reporter:
 def stylize_to_file(
     content: Any, style: Any, out: pathlib.Path, options: dict[str, Any], *,
     init: Any = "content", weights: str | None = None, save_every: int | None = None, quiet: bool = False,
+    also: Callable | None = None, **extra: Any,
 ) -> str:
-    """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run."""
-    steps = Settings(**options).steps
+    """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run.
+
+    ``also`` is a second progress callback; ``extra`` goes to ``stylize`` (e.g. masks).
+    """
+    steps = schedule.total_steps(Settings(**options))
     reporter = Reporter(steps, out, save_every, quiet)
+    callback = frames.chain(reporter, also)
     start = time.perf_counter()
     try:
-        result = api.stylize(content, style, weights=weights, init=init, callback=reporter, **options)
+        result = api.stylize(content, style, weights=weights, init=init, callback=callback, **options, **extra)
     except BaseException:
         reporter.close(erase=True)
         raise
@@ -223,16 +238,22 @@ def stylize_to_file(
 def run_main(args: dict[str, Any]) -> int:
     """``jax-nst CONTENT STYLE -o OUT``: validate everything cheap, then stylize."""
     init = args.get("init")
-    options = with_frames({"report_every": CLI_REPORT_EVERY, **settings_options(args)}, args.get("save_every"))
+    given = presets.preset_options(args.get("preset"), settings_options(args))
+    options = with_frames({"report_every": CLI_REPORT_EVERY, **given}, args.get("save_every"))
+    options = cli_controls.report_every(options, args.get("frames_every"))
     Settings(init=init if init in INITS else "content", **options)  # bad options fail before any file is read
     out = images.check_writable_output(args["output"])
-    content, style = images.load_image(args["content"]), images.load_image(args["style"])
+    recorder = cli_controls.recorder(args)
+    content, style = images.load_image(args["content"]), cli_controls.load_styles(args["style"])
     start = resolve_init(init)
     summary = stylize_to_file(
         content, style, out, options, init=start, weights=args.get("weights"),
-        save_every=args.get("save_every"), quiet=args.get("quiet", False),
+        save_every=args.get("save_every"), quiet=args.get("quiet", False), also=recorder,
+        **cli_controls.style_kwargs(args),
     )
     print(f"wrote {args['output']} {summary}")
+    for path in cli_controls.write_progress(recorder, args, out):
+        print(f"wrote {path}")
     return EXIT_OK
 
 
@@ -268,6 +289,14 @@ def _dispatch(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command it names."""
     if argv and argv[0] == "layers":
         return run_layers()
+    if argv and argv[0] == "folder":
+        from . import folder
+
+        return folder.main(argv[1:])
+    if argv and argv[0] in ("reconstruct", "synthesize"):
+        from . import cli_modes
+
+        return cli_modes.run(argv[0], argv[1:])
     if argv and argv[0] == "demo":
         args = _parsed(lambda: build_demo_parser().parse_args(argv[1:]))
         return args if isinstance(args, int) else run_demo(args)

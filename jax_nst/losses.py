@@ -15,9 +15,25 @@ import jax.numpy as jnp
 def gram_matrix(features: jax.Array, normalize: bool = False) -> jax.Array:
     """G_ij = Σ_k F_ik F_jk over the M positions (divided by M when ``normalize``): (..., N, N)."""
     *batch, h, w, n = features.shape
-    f = features.reshape(*batch, h * w, n)
-    g = jnp.einsum("...ki,...kj->...ij", f, f)
+    g = _gram(features.reshape(*batch, h * w, n))
     return g / (h * w) if normalize else g
+
+
+@jax.custom_vjp
+def _gram(f: jax.Array) -> jax.Array:
+    """FᵀF of (..., M, N) features; its gradient F(Ḡ + Ḡᵀ) is one matmul instead of autodiff's two."""
+    return jnp.einsum("...ki,...kj->...ij", f, f)
+
+
+def _gram_fwd(f: jax.Array):
+    return _gram(f), f
+
+
+def _gram_bwd(f: jax.Array, g: jax.Array):
+    return (jnp.einsum("...ki,...ij->...kj", f, g + jnp.swapaxes(g, -1, -2)),)
+
+
+_gram.defvjp(_gram_fwd, _gram_bwd)
 
 
 def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:

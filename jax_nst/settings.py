@@ -16,6 +16,9 @@ CONTENT_LAYERS = ("conv4_2",)
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")  # or an image, given to stylize
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
+PRESERVE_COLORS = ("luminance", "histogram")
+PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
+REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
 Layers = Union[Sequence[str], Mapping[str, float]]
 
@@ -60,6 +63,14 @@ class Settings:
     report_every: int = 50
     lbfgs_memory: int = 10
     model: str = "vgg19"
+    scales: Sequence[int] = ()
+    scale_steps: Sequence[int] | None = None
+    style_blend_weights: Sequence[float] | None = None
+    style_scale: float = 1.0
+    preserve_colors: str | None = None
+    average: float = 0.0
+    precision: str = "float32"
+    remat: str = "auto"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -84,6 +95,9 @@ class Settings:
             raise NSTError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not isinstance(self.seed, int):
             raise NSTError(f"seed must be an integer, got {self.seed!r}")
+        _check_controls(self, set_)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("remat", self.remat, REMATS)
 
     @property
     def active_content_layers(self) -> dict[str, float]:
@@ -112,6 +126,44 @@ class Settings:
         """Short SHA-256 of the settings, for manifests and caches."""
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_controls(s: Settings, set_) -> None:
+    """Validate (and normalize to tuples) the creative controls: scales, blending, colour, averaging."""
+    set_("scales", _numbers(s.scales, int))
+    for size in s.scales:
+        _positive_int("scales entry", size)
+    if list(s.scales) != sorted(set(s.scales)) or (s.scales and s.scales[-1] >= s.size):
+        raise NSTError(f"scales must increase and stay below size {s.size}, got {list(s.scales)}")
+    if s.scale_steps is not None:
+        set_("scale_steps", _numbers(s.scale_steps, int))
+        for n in s.scale_steps:
+            _positive_int("scale_steps entry", n)
+        if len(s.scale_steps) != len(s.scales):
+            raise NSTError(f"give one scale_steps entry per scale: {len(s.scales)} scales, "
+                           f"{len(s.scale_steps)} entries")
+    if s.style_blend_weights is not None:
+        set_("style_blend_weights", _numbers(s.style_blend_weights, float))
+        if not all(0 <= w < float("inf") for w in s.style_blend_weights) or not sum(s.style_blend_weights) > 0:
+            raise NSTError(f"style_blend_weights must be finite, >= 0 and not all 0, got {list(s.style_blend_weights)}")
+    if not 0 < float(s.style_scale) < float("inf"):
+        raise NSTError(f"style_scale must be a finite number > 0, got {s.style_scale}")
+    set_("style_scale", float(s.style_scale))
+    if s.preserve_colors is not None:
+        _choice("preserve_colors", s.preserve_colors, PRESERVE_COLORS)
+    if not 0 <= float(s.average) < 1:
+        raise NSTError(f"average (the EMA decay) must be in [0, 1), got {s.average}")
+    set_("average", float(s.average))
+
+
+def _numbers(values: object, kind: type) -> tuple:
+    """A tuple from a sequence or a comma-separated string ("64,128"); strings are converted to ``kind``."""
+    if isinstance(values, str):
+        try:
+            return tuple(kind(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise NSTError(f"expected comma-separated numbers, got {values!r}") from None
+    return tuple(values)
 
 
 def _positive_int(name: str, value: object) -> None:

@@ -8,12 +8,13 @@ x ↦ x·K + b (Caffe: BGR, 0–255, minus the mean; torchvision: (x − mean)/s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -76,33 +77,105 @@ def min_side(layers: Sequence[str]) -> int:
     return 2 ** (max(int(name[4]) for name in layers) - 1)
 
 
+PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+"""Compute dtypes of the VGG pass; bfloat16 convolutions accumulate in float32."""
+WINOGRAD_MIN_CHANNELS = 256
+"""float32 convolutions with this many input or output channels use Winograd F(2×2, 3×3) on CPU.
+
+It needs 2.25× fewer multiplications; measured on XLA:CPU 1.6× faster for VGG blocks 3–5 and
+slower for blocks 1–2 (64–128 channels), where its transforms cost more than they save.
+"""
+_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)  # input transform Bᵀ
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)  # kernel transform G
+_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)  # output transform Aᵀ
+
+
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """3×3, stride 1, zero padding 1, NHWC × HWIO."""
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    """3×3, stride 1, zero padding 1, NHWC × HWIO; bfloat16 inputs give a float32 (accumulated) result."""
+    wide = jnp.float32 if x.dtype == jnp.bfloat16 else None
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=wide
+    )
+
+
+def adjoint_kernel(kernel: jax.Array) -> jax.Array:
+    """The kernel of the convolution's input gradient: flipped in space, in/out swapped (HWIO)."""
+    return jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))
+
+
+def winograd_kernel(kernel: jax.Array) -> jax.Array:
+    """U = G g Gᵀ of a (3, 3, in, out) kernel, as (16, in, out)."""
+    u = jnp.einsum("ai,ijcd,bj->abcd", _G, kernel, _G, precision=jax.lax.Precision.HIGHEST)
+    return u.reshape(16, *kernel.shape[2:])
+
+
+def wants_winograd(kernel: jax.Array) -> bool:
+    """Whether a convolution with ``kernel`` runs as Winograd F(2×2, 3×3) (see WINOGRAD_MIN_CHANNELS)."""
+    wide = max(kernel.shape[-2:]) >= WINOGRAD_MIN_CHANNELS
+    return wide and kernel.dtype == jnp.float32 and jax.default_backend() == "cpu"
+
+
+def for_conv(kernel: jax.Array) -> jax.Array:
+    """What :func:`conv3x3` applies for ``kernel``: the Winograd transform (16, in, out) or the kernel itself."""
+    return winograd_kernel(kernel) if wants_winograd(kernel) else kernel
+
+
+def _combine(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
+    """Σ_k row[k]·parts[k], skipping zeros and multiplications by ±1."""
+    terms = [p if c == 1 else -p if c == -1 else float(c) * p for c, p in zip(row, parts) if c != 0]
+    return functools.reduce(jnp.add, terms)
+
+
+def _winograd(x: jax.Array, u: jax.Array) -> jax.Array:
+    """The 3×3 "same" convolution of NHWC ``x`` with U = ``winograd_kernel(g)``: 2×2 output tiles."""
+    b, h, w, _ = x.shape
+    th, tw = -(-h // 2), -(-w // 2)
+    xp = jnp.pad(x, ((0, 0), (1, 2 * th + 1 - h), (1, 2 * tw + 1 - w), (0, 0)))
+    rows = [_combine([xp[:, k : k + 2 * th : 2] for k in range(4)], r) for r in _BT]
+    v = [_combine([row[:, :, k : k + 2 * tw : 2] for k in range(4)], r) for row in rows for r in _BT]
+    m = jnp.einsum("ptc,pcd->ptd", jnp.stack(v).reshape(16, b * th * tw, -1), u).reshape(4, 4, b, th, tw, -1)
+    half = [_combine([m[a] for a in range(4)], r) for r in _AT]  # (4, b, th, tw, out) per output row
+    y = jnp.stack([jnp.stack([_combine([hi[j] for j in range(4)], r) for r in _AT], 3) for hi in half], 2)
+    return y.reshape(b, 2 * th, 2 * tw, -1)[:, :h, :w]
+
+
+def _apply(x: jax.Array, op: jax.Array) -> jax.Array:
+    """The convolution given by ``op``: a (3, 3, in, out) kernel, or a (16, in, out) Winograd transform."""
+    return _winograd(x, op) if op.ndim == 3 else _conv(x, op)
 
 
 @jax.custom_vjp
-def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """The VGG convolution; its input gradient is a plain convolution with the flipped kernel.
-
-    Written out because XLA:CPU runs the generic transposed convolution about 2.5× slower inside
-    loops (the optimizer's line search); gradients are the same as autodiff's.
-    """
-    return _conv(x, kernel)
+def _conv_with(x: jax.Array, kernel: jax.Array, forward: jax.Array, adjoint: jax.Array) -> jax.Array:
+    return _apply(x, forward)
 
 
-def _conv_fwd(x: jax.Array, kernel: jax.Array):
-    return _conv(x, kernel), (x, kernel)
+def _conv_fwd(x: jax.Array, kernel: jax.Array, forward: jax.Array, adjoint: jax.Array):
+    return _apply(x, forward), (x, kernel, forward, adjoint)
 
 
 def _conv_bwd(res, g: jax.Array):
-    x, kernel = res
-    flipped = jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))  # HWOI → HWIO of the adjoint
+    x, kernel, forward, adjoint = res
     _, kernel_vjp = jax.vjp(lambda k: _conv(x, k), kernel)  # dead code unless params need grads
-    return _conv(g, flipped), kernel_vjp(g)[0]
+    dx = _apply(g.astype(adjoint.dtype), adjoint).astype(x.dtype)
+    return dx, kernel_vjp(g)[0], jnp.zeros_like(forward), jnp.zeros_like(adjoint)  # only `kernel` defines the output
 
 
-conv3x3.defvjp(_conv_fwd, _conv_bwd)
+_conv_with.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv3x3(
+    x: jax.Array, kernel: jax.Array, forward: jax.Array | None = None, adjoint: jax.Array | None = None
+) -> jax.Array:
+    """The VGG convolution; its input gradient is a plain convolution with ``adjoint_kernel(kernel)``.
+
+    Written out because XLA:CPU runs the generic transposed convolution about 2.5× slower inside
+    loops (the optimizer's line search); gradients are the same as autodiff's. ``forward`` and
+    ``adjoint`` are ``for_conv`` of the kernel and of its adjoint (see :func:`prepare`, which keeps
+    their transposes and transforms out of every evaluation); wide float32 layers run as Winograd.
+    """
+    forward = for_conv(kernel) if forward is None else forward
+    adjoint = for_conv(adjoint_kernel(kernel)) if adjoint is None else adjoint
+    return _conv_with(x, kernel, forward, adjoint)
 
 
 class Conv3x3(nn.Module):
@@ -118,7 +191,10 @@ class Conv3x3(nn.Module):
 
 
 class VGG(nn.Module):
-    """VGG trunk (``model`` "vgg19" or "vgg16") up to ``last``; returns every ``conv*_*`` activation on the way."""
+    """VGG trunk (``model`` "vgg19" or "vgg16") up to ``last``; returns every ``conv*_*`` activation on the way.
+
+    The module defines the params; :func:`features` computes the same network block by block.
+    """
 
     model: str = "vgg19"
     pooling: str = "avg"
@@ -141,16 +217,98 @@ class VGG(nn.Module):
         return out
 
 
+def prepare(params: Params, precision: str = "float32") -> dict:
+    """``params`` with kernels in the compute dtype and what each convolution applies precomputed.
+
+    Each layer gets ``forward`` and ``adjoint``: :func:`for_conv` of its kernel and of the adjoint
+    kernel (a Winograd transform for wide float32 layers on CPU, else the HWIO kernel).
+
+    Call it once outside the optimization loop (XLA does not hoist the transposes out of it);
+    prepared params pass through unchanged.
+    """
+    dtype = PRECISIONS[precision]
+    out: dict = {"input": params["input"]}
+    for name, p in params.items():
+        if name == "input" or ("forward" in p and "adjoint" in p and p["kernel"].dtype == dtype):  # prepared
+            out[name] = p
+            continue
+        kernel = jnp.asarray(p["kernel"], dtype)
+        out[name] = {"kernel": kernel, "bias": jnp.asarray(p["bias"]), "forward": for_conv(kernel),
+                     "adjoint": for_conv(adjoint_kernel(kernel))}
+    return out
+
+
+def blocks(layers: Sequence[str], model: str = "vgg19") -> list[list[str]]:
+    """The conv layers of each block, up to the deepest of ``layers``."""
+    names = layer_names(model)
+    last = names.index(max(layers, key=names.index))
+    return [[n for n in names[: last + 1] if n[4] == str(b)] for b in range(1, int(names[last][4]) + 1)]
+
+
+def _block(convs: Mapping[str, Mapping[str, jax.Array]], x: jax.Array, pooling: str | None):
+    """Optional 2×2 pooling, then conv + bias + ReLU per layer; (output, {layer: activation})."""
+    if pooling is not None:
+        x = (nn.avg_pool if pooling == "avg" else nn.max_pool)(x, (2, 2), strides=(2, 2))
+    acts = {}
+    for name, p in convs.items():
+        y = conv3x3(x, jnp.asarray(p["kernel"], x.dtype), p.get("forward"), p.get("adjoint"))
+        x = acts[name] = nn.relu(y + jnp.asarray(p["bias"], y.dtype)).astype(x.dtype)
+    return x, acts
+
+
 def features(
-    params: Params, images: jax.Array, layers: Sequence[str], pooling: str = "avg", model: str = "vgg19"
+    params: Params, images: jax.Array, layers: Sequence[str], pooling: str = "avg", model: str = "vgg19",
+    precision: str = "float32",
 ) -> dict[str, jax.Array]:
-    """Activations of ``layers`` for NHWC RGB ``images`` in [0, 1]; computes nothing past the deepest."""
+    """float32 activations of ``layers`` for NHWC RGB ``images`` in [0, 1]; computes nothing past the deepest.
+
+    ``precision`` "bfloat16" runs the network in bfloat16 (float32 accumulation).
+    """
+    return feature_losses(params, images, layers, lambda name, f: {name: f}, pooling, model, precision)
+
+
+def feature_losses(
+    params: Params,
+    images: jax.Array,
+    layers: Sequence[str],
+    loss: Callable[[str, jax.Array], Any],
+    pooling: str = "avg",
+    model: str = "vgg19",
+    precision: str = "float32",
+    remat: bool = False,
+) -> Any:
+    """``loss(layer, F_l)`` for each of ``layers`` (F_l float32), merged: pytrees of arrays add, dicts join.
+
+    ``remat`` checkpoints each block together with its layers' losses: only block inputs are stored,
+    and the backward pass recomputes each block's activations (see BENCHMARKS.md for what it saves).
+    """
     if not layers:
         return {}
-    last = max(layers, key=layer_names(model).index)
-    convs = {k: v for k, v in params.items() if k != "input"}
-    out = VGG(model=model, pooling=pooling, last=last).apply({"params": convs}, preprocess(params, images))
-    return {name: out[name] for name in layers}
+    x, total = preprocess(params, images).astype(PRECISIONS[precision]), None
+    for b, names in enumerate(blocks(layers, model), 1):
+        wanted = [n for n in names if n in layers]
+        step = functools.partial(_block_loss, pooling=pooling if b > 1 else None, wanted=wanted, loss=loss)
+        x, part = (jax.checkpoint(step) if remat else step)({n: params[n] for n in names}, x)
+        total = _merge(total, part)
+    return total
+
+
+def _block_loss(convs, x: jax.Array, pooling: str | None, wanted: list[str], loss: Callable):
+    """One block's output and the merged ``loss`` of its ``wanted`` layers."""
+    x, acts = _block(convs, x, pooling)
+    part = None
+    for name in wanted:
+        part = _merge(part, loss(name, acts[name].astype(jnp.float32)))
+    return x, part
+
+
+def _merge(a: Any, b: Any) -> Any:
+    """Join dicts with distinct keys, add other pytrees leaf by leaf (None is empty)."""
+    if a is None or b is None:
+        return b if a is None else a
+    if isinstance(a, dict) and not set(a) & set(b):
+        return {**a, **b}
+    return jax.tree.map(jnp.add, a, b)
 
 
 # --- weights -----------------------------------------------------------------------------------

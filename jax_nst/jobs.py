@@ -1,0 +1,256 @@
+"""Batch jobs: many content images, one style, an output folder, a manifest; resumable after any kill.
+
+Images are loaded one by one (a file that cannot be read is logged, recorded as failed and
+skipped), grouped by work shape (:mod:`jax_nst.buckets`) into batches of ``batch_size`` and
+stylized with :func:`jax_nst.stylize_batch`, which spreads each batch over the local devices.
+Each output is written atomically (temp file + rename) and then recorded in the manifest, so an
+output exists only complete, and a rerun skips every output recorded as done under the same
+settings digest, style, resize policy, weights and init, and deletes the temp files a kill left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import sys
+import time
+from typing import Any, Callable, Iterable, NamedTuple
+
+import numpy as np
+
+from . import api, buckets, hosts, images, manifest
+from .errors import NSTError
+from .settings import INITS, Settings
+
+TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+"""Temporary files of :func:`jax_nst.images.save_image` (``.NAME.XXXXXXXX.EXT``) left by a kill."""
+
+
+class Item(NamedTuple):
+    """One input: its name in the manifest, its output path relative to the output folder, its loader."""
+
+    name: str
+    output: str
+    load: Callable[[], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What every image of a job shares; ``options`` are :class:`jax_nst.settings.Settings` fields."""
+
+    out_dir: pathlib.Path
+    style: Any
+    options: dict[str, Any]
+    weights: str | None = None
+    init: Any = "content"
+    batch_size: int = 1
+    policy: str = "bucket"
+    step: int = buckets.DEFAULT_STEP
+
+    def __post_init__(self) -> None:
+        """Bad options or sizes fail here, before any image is read."""
+        buckets.work_shape(1, 1, self.settings.size, self.policy, self.step)
+        if self.batch_size < 1:
+            raise NSTError(f"batch size must be >= 1, got {self.batch_size}")
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings (``init`` as a mode; an init image is recorded by name in ``key``)."""
+        return Settings(init=self.init if _is_mode(self.init) else "content", **self.options)
+
+    def key(self, init_label: str | None = None) -> dict[str, Any]:
+        """What a manifest record must match to count as done (see :data:`jax_nst.manifest.KEY_FIELDS`)."""
+        return {
+            "settings": self.settings.digest(),
+            "style": _label(self.style),
+            "resize": buckets.describe(self.policy, self.step),
+            "weights": None if self.weights is None else str(pathlib.Path(self.weights).absolute()),
+            "init": init_label or _label(self.init),
+        }
+
+
+@dataclasses.dataclass
+class Summary:
+    """Counts of a run: stylized now, skipped as already done, failed; wall seconds."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Images stylized per second of this run."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return (f"done {self.done}, skipped {self.skipped} (already done), failed {self.failed}; "
+                f"{self.rate:.3g} images/s ({self.done} in {self.seconds:.1f} s)")
+
+
+class _Pending(NamedTuple):
+    item: Item
+    image: np.ndarray  # at its work shape
+    shape: tuple[int, int]  # output shape
+
+
+def run(items: Iterable[Item], job: Job, *, total: int | None = None, quiet: bool = False,
+        log: Callable[[str], None] | None = None) -> Summary:
+    """Stylize every item not done yet; returns the counts. ``total``: how many items, for the bar."""
+    out_dir = pathlib.Path(job.out_dir)
+    if not out_dir.is_dir():
+        raise NSTError(f"output directory '{out_dir}' does not exist")
+    key = job.key()
+    finished = manifest.done(manifest.read(out_dir), key)
+    with manifest.Writer(manifest.path_for(out_dir, *hosts.process())) as writer, _bar(total, quiet) as bar:
+        runner = _Runner(job, key, writer, bar, log or _logger(bar))
+        for item in items:
+            runner.seen.add(item.output)
+            if item.output in finished and (out_dir / item.output).is_file():
+                runner.skip()
+            else:
+                runner.add(item)
+        runner.flush()
+        runner.sweep()
+    return runner.finish()
+
+
+def _bar(total: int | None, quiet: bool) -> Any:
+    """A tqdm bar over images on stderr, showing images/s."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, disable=quiet, dynamic_ncols=True, smoothing=0.1)
+
+
+def _logger(bar: Any) -> Callable[[str], None]:
+    """Print a line to stderr above the progress bar."""
+    return lambda message: bar.write(message, file=sys.stderr)
+
+
+class _Runner:
+    """Loads items into per-shape buckets and stylizes a bucket once it holds a batch."""
+
+    def __init__(self, job: Job, key: dict[str, Any], writer: manifest.Writer, bar: Any, log: Callable) -> None:
+        self.job, self.key, self.writer, self.bar, self.log = job, key, writer, bar, log
+        self.settings, self.summary = job.settings, Summary()
+        self.buckets: dict[tuple[int, int], list[_Pending]] = {}
+        self.seen: set[str] = set()
+        self.start = time.perf_counter()
+
+    def skip(self) -> None:
+        """Count an item already done (and take it off the bar's total)."""
+        self.summary.skipped += 1
+        if self.bar.total:
+            self.bar.total -= 1
+            self.bar.refresh()
+
+    def add(self, item: Item) -> None:
+        """Load ``item`` into its bucket (or record its failure); stylize the bucket when full."""
+        try:
+            img = images.load_image(item.load())
+            work, shape = buckets.prepare(img, self.settings.size, self.job.policy, self.job.step)
+        except Exception as e:  # noqa: BLE001 - any unreadable input is that input's failure
+            self.fail(item, _message(e))
+            return
+        bucket = self.buckets.setdefault(work.shape[:2], [])
+        bucket.append(_Pending(item, work, shape))
+        if len(bucket) >= self.job.batch_size:
+            self.stylize(self.buckets.pop(work.shape[:2]))
+
+    def flush(self) -> None:
+        """Stylize the partial batches left in the buckets."""
+        for shape in list(self.buckets):
+            self.stylize(self.buckets.pop(shape))
+
+    def stylize(self, batch: list[_Pending]) -> None:
+        """Stylize ``batch`` and write each result; a failing batch is retried image by image."""
+        start, last = time.perf_counter(), {}
+        try:
+            out = api.stylize_batch(
+                [p.image for p in batch], self.job.style, weights=self.job.weights, init=self.job.init,
+                callback=lambda p: last.update(p.losses), **self.job.options,
+            )
+        except NSTError as e:
+            if len(batch) > 1:
+                for p in batch:
+                    self.stylize([p])
+            else:
+                self.fail(batch[0].item, _message(e))
+            return
+        seconds = (time.perf_counter() - start) / len(batch)
+        for i, p in enumerate(batch):
+            losses = {k: float(np.asarray(v).reshape(-1)[i]) for k, v in last.items()}
+            self.write(p, out[i], losses, seconds, len(batch))
+
+    def write(self, p: _Pending, image: np.ndarray, losses: dict, seconds: float, batch: int) -> None:
+        """Save one output atomically, then record it."""
+        path = pathlib.Path(self.job.out_dir) / p.item.output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        images.save_image(buckets.restore(image, p.shape), path)
+        self.record(p.item, manifest.DONE, losses=losses, seconds=round(seconds, 4), batch=batch)
+        self.summary.done += 1
+        self.bar.update(1)
+
+    def fail(self, item: Item, message: str) -> None:
+        """Log, count and record an input that could not be stylized."""
+        self.log(f"failed: {message}" if item.name in message else f"failed: {item.name}: {message}")
+        self.record(item, manifest.FAILED, error=message)
+        self.summary.failed += 1
+        self.bar.set_postfix(failed=self.summary.failed, refresh=False)
+        self.bar.update(1)
+
+    def record(self, item: Item, status: str, **fields: Any) -> None:
+        process, processes = hosts.process()
+        self.writer.append({
+            "input": item.name, "output": item.output, "status": status, **self.key, **fields,
+            "process": process, "processes": processes, "time": round(time.time(), 3),
+        })
+
+    def sweep(self) -> None:
+        """Delete the temp files that a killed run left for this run's outputs (no write is under way)."""
+        folders: dict[pathlib.Path, set[str]] = {}
+        for output in self.seen:
+            path = pathlib.Path(self.job.out_dir) / output
+            folders.setdefault(path.parent, set()).add(path.name)
+        for folder, names in folders.items():
+            if folder.is_dir():
+                for name, temps in _temp_files(folder).items():
+                    for temp in temps if name in names else ():
+                        temp.unlink(missing_ok=True)
+
+    def finish(self) -> Summary:
+        self.summary.seconds = time.perf_counter() - self.start
+        return self.summary
+
+
+def _temp_files(folder: pathlib.Path) -> dict[str, list[pathlib.Path]]:
+    """{output name: its leftover temp files} in ``folder``."""
+    found: dict[str, list[pathlib.Path]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            m = TEMP.match(entry.name)
+            if m and m["name"].endswith(m["suffix"]) and entry.is_file():
+                found.setdefault(m["name"], []).append(pathlib.Path(entry.path))
+    return found
+
+
+def _message(e: BaseException) -> str:
+    """A one-line description of an input's failure."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if isinstance(e, NSTError) else f"{type(e).__name__}: {text}"
+
+
+def _label(source: Any) -> str:
+    """A stable name for a style or init source: an absolute path, a mode, or its kind."""
+    if isinstance(source, (list, tuple)):
+        return "+".join(_label(s) for s in source)
+    if isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        return text if _is_mode(text) else str(pathlib.Path(source).absolute())
+    return f"<{type(source).__name__}>"
+
+
+def _is_mode(init: Any) -> bool:
+    return isinstance(init, str) and init in INITS

@@ -1,0 +1,153 @@
+"""Throughput of ``jax_nst.stylize_batch``: images/s per batch size, and scaling over devices.
+
+Part 1 times batches of 1, 2, 4, 8 images on the current JAX device(s). Part 2 gives d devices
+d images (one each) for d = 1, 2, 4, 8 and reports the scaling efficiency
+E(d) = throughput(d) / (d · throughput(1)); without that many devices it runs in a subprocess on
+``--simulate-devices`` CPU devices (``--xla_force_host_platform_device_count``), which share the
+host's cores: it checks the mechanism and its overhead, not the speed-up of real chips. Each call
+is timed after a warm-up call that compiles it; the time is the whole call (weights, targets,
+``--steps`` optimizer steps). Example:
+
+    python scripts/benchmark_batch.py --size 256 --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, NamedTuple
+
+PART_BATCH, PART_SCALING = "batch", "scaling"
+
+
+class Row(NamedTuple):
+    """One timing: ``devices`` used for a batch of ``batch`` images."""
+
+    devices: int
+    batch: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.batch / self.seconds
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=256, help="long side in px (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=5, help="optimizer steps per call (default: %(default)s)")
+    p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4, 8], help="device counts of part 2")
+    p.add_argument("--part", choices=(PART_BATCH, PART_SCALING, "both"), default="both")
+    p.add_argument("--simulate-devices", type=int, default=8, help="CPU devices to simulate for part 2")
+    p.add_argument("--repeats", type=int, default=1, help="timed calls per row; the fastest counts")
+    return p.parse_args(argv)
+
+
+def contents(n: int) -> list[Any]:
+    """``n`` different same-shape crops of the sample photo."""
+    import numpy as np
+
+    from jax_nst import images, samples
+
+    photo = images.load_image(samples.CONTENT)
+    h, w = photo.shape[:2]
+    side = int(0.7 * min(h, w))
+    ys, xs = np.linspace(0, h - side, n).astype(int), np.linspace(0, w - side, n).astype(int)
+    return [photo[y : y + side, x : x + side] for y, x in zip(ys, xs[::-1])]
+
+
+def time_batch(n: int, args: argparse.Namespace) -> Row:
+    """Seconds of a warm ``stylize_batch`` call on ``n`` images (fastest of ``--repeats``)."""
+    import jax_nst
+    from jax_nst import samples, sharding
+
+    batch, style = contents(n), jax_nst.load_image(samples.STYLE)
+    options = dict(size=args.size, steps=args.steps, optimizer=args.optimizer, report_every=args.steps)
+    jax_nst.stylize_batch(batch, style, **{**options, "steps": 1, "report_every": 1})  # compiles
+    best = float("inf")
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        jax_nst.stylize_batch(batch, style, **options)
+        best = min(best, time.perf_counter() - start)
+    return Row(sharding.batch_devices(n) if n > 1 else 1, n, best)
+
+
+def device_line() -> str:
+    """The devices JAX sees, with the CPU model on CPU."""
+    import jax
+
+    d = jax.local_devices()[0]
+    text = f"{d.platform} {d.device_kind} ×{jax.local_device_count()}"
+    if d.platform == "cpu" and os.path.exists("/proc/cpuinfo"):
+        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        text += f" ({model}, {os.cpu_count()} cores)"
+    return f"{text}, jax {jax.__version__}"
+
+
+BATCH_HEAD = "| batch | devices used | s per call | images/s | s per image-step |\n| ---: | ---: | ---: | ---: | ---: |"
+SCALING_HEAD = "| devices | images | s per call | images/s | efficiency |\n| ---: | ---: | ---: | ---: | ---: |"
+
+
+def batch_line(r: Row, steps: int) -> str:
+    return f"| {r.batch} | {r.devices} | {r.seconds:.2f} | {r.rate:.3f} | {r.seconds / (r.batch * steps):.3f} |"
+
+
+def scaling_line(r: Row, base: Row) -> str:
+    """One row with E(d) = throughput(d) / (d · throughput(1))."""
+    efficiency = r.rate / (r.devices * base.rate / base.devices)
+    return f"| {r.devices} | {r.batch} | {r.seconds:.2f} | {r.rate:.3f} | {efficiency:.0%} |"
+
+
+def run_batch(args: argparse.Namespace) -> None:
+    """Part 1: one row per batch size, printed as soon as it is measured."""
+    print(f"\n### images/s by batch size, {args.size} px, {args.steps} {args.optimizer} steps per call\n")
+    print(f"device: {device_line()}\n\n{BATCH_HEAD}", flush=True)
+    for n in args.batch_sizes:
+        print(batch_line(time_batch(n, args), args.steps), flush=True)
+
+
+def run_scaling(args: argparse.Namespace) -> None:
+    """Part 2: d images on d devices, on real devices when there are enough, else simulated CPU ones."""
+    import jax
+
+    if jax.local_device_count() < max(args.devices):
+        if jax.default_backend() != "cpu":
+            raise SystemExit(f"part 2 needs {max(args.devices)} devices; this host has {jax.local_device_count()}")
+        simulate(args)
+        return
+    print(f"\n### scaling over devices, one {args.size} px image per device, {args.steps} {args.optimizer} steps\n")
+    print(f"device: {device_line()}\n\n{SCALING_HEAD}", flush=True)
+    base = None
+    for d in args.devices:
+        row = time_batch(d, args)
+        base = base or row
+        print(scaling_line(row, base), flush=True)
+
+
+def simulate(args: argparse.Namespace) -> None:
+    """Run part 2 again in a subprocess with ``--simulate-devices`` CPU devices."""
+    given = [a for a in sys.argv[1:] if a not in ("--part", PART_BATCH, PART_SCALING, "both")]
+    argv = [sys.executable, __file__, *given, "--part", PART_SCALING]
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={args.simulate_devices}"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
+    print(f"\n(simulated: XLA_FLAGS={shlex.quote(env['XLA_FLAGS'])})", flush=True)
+    subprocess.run(argv, env=env, check=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    print("command: python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__), *(argv or sys.argv[1:])]))
+    if args.part in (PART_BATCH, "both"):
+        run_batch(args)
+    if args.part in (PART_SCALING, "both"):
+        run_scaling(args)
+
+
+if __name__ == "__main__":
+    main()

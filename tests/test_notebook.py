@@ -1,0 +1,41 @@
+"""The Colab TPU notebook runs top to bottom on CPU at 32 px and 2 steps, on 8 simulated devices."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+nbclient = pytest.importorskip("nbclient")
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+NOTEBOOK = pathlib.Path(__file__).parents[1] / "examples" / "colab_tpu.ipynb"
+TINY = 'SIZE = 32\nSTEPS = 2\nOPTIMIZER = "adam"\nPER_DEVICE = 1\nINSTALL = False\nPACKAGE = "jax_nst"'
+
+
+def outputs(nb) -> tuple[str, int]:
+    """All text the notebook printed, and how many images it showed."""
+    text, pictures = [], 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text.append(out.get("text", ""))
+            data = out.get("data", {})
+            text.append(data.get("text/plain", ""))
+            pictures += "image/png" in data
+    return "".join(text), pictures
+
+
+def test_colab_notebook_runs_at_tiny_size(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    params[0].source = TINY
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel shows figures inline
+    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text, pictures = outputs(nb)
+    assert "8 local devices" in text
+    assert "8 images on 8 devices" in text
+    assert pictures == 2  # the image with its loss curve, the batch

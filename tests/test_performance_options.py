@@ -1,0 +1,142 @@
+"""Speed and memory options: bfloat16, remat, prepared params, the Gram gradient, the auto remat choice."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_nst import api, losses, memory, optimize, vgg
+from jax_nst.errors import NSTError
+from jax_nst.settings import Settings
+
+
+def setup(params, content, style, s: Settings):
+    """A perturbed start image and the unbatched targets of ``s``."""
+    c, st = jnp.asarray(content), jnp.asarray(style)
+    feats = optimize.content_targets(params, c[None], s)
+    targets = optimize.Targets({l: f[0] for l, f in feats.items()}, optimize.style_targets(params, st, s))
+    noise = jax.random.uniform(jax.random.PRNGKey(0), c.shape, minval=-0.1, maxval=0.1)
+    return jnp.clip(c + noise, 0.0, 1.0), targets
+
+
+def value_and_grad(params, x, targets, s: Settings):
+    """L_total and ∇L_total at x, as the loop evaluates them."""
+    fn = jax.value_and_grad(lambda p, y, t: optimize.objective(s)(p, y, t)[0], argnums=1)
+    return jax.jit(optimize.prepared(fn, s))(params, x, targets)
+
+
+def test_bfloat16_loss_is_within_two_percent_of_float32(params, content_small, style_small):
+    s32 = Settings(size=48)
+    s16 = s32.replace(precision="bfloat16")
+    x, t32 = setup(params, content_small, style_small, s32)
+    _, t16 = setup(params, content_small, style_small, s16)
+    (v32, g32), (v16, g16) = value_and_grad(params, x, t32, s32), value_and_grad(params, x, t16, s16)
+    assert g16.dtype == jnp.float32
+    assert abs(float(v16) / float(v32) - 1) < 0.02
+    cosine = jnp.vdot(g16, g32) / (jnp.linalg.norm(g16) * jnp.linalg.norm(g32))
+    assert float(cosine) > 0.98
+
+
+def test_bfloat16_features_are_float32_outputs(params, content_small):
+    feats = vgg.features(params, jnp.asarray(content_small)[None], ["conv1_1", "conv3_1"], precision="bfloat16")
+    ref = vgg.features(params, jnp.asarray(content_small)[None], ["conv1_1", "conv3_1"])
+    for name, f in feats.items():
+        assert f.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(f), np.asarray(ref[name]), atol=0.03 * float(jnp.abs(ref[name]).max()))
+
+
+def test_remat_gives_the_same_loss_and_gradient(params, content_small, style_small):
+    off = Settings(size=48, remat="off")
+    x, targets = setup(params, content_small, style_small, off)
+    v0, g0 = value_and_grad(params, x, targets, off)
+    v1, g1 = value_and_grad(params, x, targets, off.replace(remat="on"))
+    np.testing.assert_allclose(float(v1), float(v0), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-4, atol=1e-4 * float(jnp.abs(g0).max()))
+
+
+def test_remat_on_puts_checkpoints_in_the_computation(params, content_small, style_small):
+    s = Settings(size=48, remat="on")
+    x, targets = setup(params, content_small, style_small, s)
+    jaxpr = str(jax.make_jaxpr(lambda y: optimize.objective(s)(params, y, targets)[0])(x))
+    assert "checkpoint" in jaxpr or "remat" in jaxpr
+    plain = str(jax.make_jaxpr(lambda y: optimize.objective(s.replace(remat="off"))(params, y, targets)[0])(x))
+    assert "checkpoint" not in plain and "remat" not in plain
+
+
+def test_auto_remat_turns_on_when_the_estimate_exceeds_the_budget(monkeypatch):
+    s = Settings(size=256)
+    need = memory.evaluation_bytes((170, 256), s, remat=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: int(need / memory.HEADROOM) - 1)
+    assert memory.use_remat(s, (170, 256, 3)) and memory.resolve(s, (170, 256, 3)).remat == "on"
+    assert not memory.use_remat(s.replace(remat="off"), (170, 256, 3))
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: int(need / memory.HEADROOM) + 1)
+    assert not memory.use_remat(s, (170, 256, 3)) and memory.resolve(s, (170, 256, 3)).remat == "off"
+    assert memory.use_remat(s.replace(remat="on"), (170, 256, 3))
+    assert memory.use_remat(s, (4, 170, 256, 3))  # a batch of four needs four times as much
+
+
+def test_memory_estimate_grows_with_the_pixels_and_covers_the_deepest_layer():
+    s = Settings()
+    fixed = memory.evaluation_bytes((1, 1), s, False)
+    small, large = (memory.evaluation_bytes(hw, s, False) - fixed for hw in ((100, 150), (200, 300)))
+    assert 3.5 < large / small < 4.5
+    assert list(memory.layer_shapes((64, 64), s.layers))[-1] == "conv5_1"
+    assert memory.layer_shapes((64, 64), s.layers)["conv3_1"] == (16, 16, 256)
+    assert memory.available_bytes() > 0
+
+
+def test_prepared_params_give_the_same_features_and_pass_through(params, content_small):
+    ready = vgg.prepare(params)
+    assert vgg.prepare(ready)["conv1_1"] is ready["conv1_1"]
+    np.testing.assert_array_equal(np.asarray(ready["conv2_1"]["adjoint"]),
+                                  np.asarray(vgg.adjoint_kernel(jnp.asarray(params["conv2_1"]["kernel"]))))
+    x = jnp.asarray(content_small)[None]
+    f = lambda p: jnp.sum(vgg.features(p, x, ["conv2_1"])["conv2_1"] ** 2)  # noqa: E731
+    np.testing.assert_allclose(float(f(ready)), float(f(params)), rtol=1e-6)
+    g_ready = jax.grad(lambda y: jnp.sum(vgg.features(ready, y, ["conv2_1"])["conv2_1"] ** 2))(x)
+    g_raw = jax.grad(lambda y: jnp.sum(vgg.features(params, y, ["conv2_1"])["conv2_1"] ** 2))(x)
+    scale = float(jnp.abs(g_raw).max())
+    np.testing.assert_allclose(np.asarray(g_ready), np.asarray(g_raw), rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_gram_gradient_equals_autodiff():
+    rng = np.random.default_rng(0)
+    f = jnp.asarray(rng.standard_normal((2, 5, 7, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((2, 6, 6)), jnp.float32)
+    ours = jax.grad(lambda a: jnp.sum(w * losses.gram_matrix(a, normalize=True)))(f)
+    plain = lambda a: jnp.einsum("...ki,...kj->...ij", a.reshape(2, 35, 6), a.reshape(2, 35, 6)) / 35  # noqa: E731
+    ref = jax.grad(lambda a: jnp.sum(w * plain(a)))(f)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_precision_and_remat_are_validated_and_change_the_compiled_loop():
+    with pytest.raises(NSTError, match="precision"):
+        Settings(precision="float16")
+    with pytest.raises(NSTError, match="remat"):
+        Settings(remat="sometimes")
+    base = api._loop_key(Settings())
+    assert api._loop_key(Settings(precision="bfloat16")) != base
+    assert api._loop_key(Settings(remat="on")) != base
+
+
+def test_cpu_loops_compile_with_the_memory_optimized_scheduler():
+    options = optimize.compiler_options()
+    if jax.default_backend() == "cpu":
+        assert options == {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+    else:
+        assert options is None
+
+
+def test_winograd_convolution_equals_the_direct_one_with_its_gradient():
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((2, 7, 10, 256)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 256, 260)) * 0.05, jnp.float32)
+    assert vgg.wants_winograd(k) == (jax.default_backend() == "cpu")
+    assert not vgg.wants_winograd(k[..., :64, :64]) and not vgg.wants_winograd(k.astype(jnp.bfloat16))
+    y, ref = vgg.conv3x3(x, k), vgg._conv(x, k)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(ref), atol=1e-5 * float(jnp.abs(ref).max()))
+    loss = lambda conv: lambda a: jnp.sum(jnp.sin(conv(a, k)))  # noqa: E731
+    g, g_ref = jax.grad(loss(vgg.conv3x3))(x), jax.grad(loss(vgg._conv))(x)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-5 * float(jnp.abs(g_ref).max()))

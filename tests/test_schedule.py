@@ -1,0 +1,48 @@
+"""Coarse-to-fine optimization: the plan, progress over the scales and the result at the target size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jax_nst
+from jax_nst import schedule
+from jax_nst.errors import NSTError
+from jax_nst.settings import Settings
+
+
+def test_plan_sizes_steps_and_style_weights():
+    s = Settings(size=256, steps=50, style_weight=1e3, scales=(64, 128), scale_steps=(30, 20))
+    plan = schedule.plan(s)
+    assert [(k.size, k.steps) for k in plan] == [(64, 30), (128, 20), (256, 50)]
+    assert [k.style_weight for k in plan] == [1e3 / 16, 1e3 / 4, 1e3]  # β_k = β (s_k/S)²
+    assert all(k.scales == () for k in plan) and schedule.total_steps(s) == 100
+    assert schedule.plan(Settings(size=64)) == [Settings(size=64)]
+    assert schedule.halvings(512, 2) == (128, 256) and schedule.halvings(64, 3) == (16, 32)
+    assert Settings(size=256, steps=7, scales=(64,)).replace() == Settings(size=256, steps=7, scales=[64])
+
+
+@pytest.mark.parametrize("bad", [dict(scales=(128, 64)), dict(scales=(64,), scale_steps=(1, 2)), dict(scales=(256,))])
+def test_bad_scales(bad):
+    with pytest.raises(NSTError):
+        Settings(size=256, **bad)
+
+
+def test_too_small_scale_is_refused_before_running(content_small, style_small):
+    with pytest.raises(NSTError, match="at scale 8 px"):
+        jax_nst.stylize(content_small, style_small, size=48, steps=1, scales=(8,))
+
+
+def test_multiscale_runs_every_scale_and_gives_a_head_start(content_small, style_small):
+    multi, single = [], []
+    opts = dict(size=48, steps=4, report_every=2, init="noise")
+    out = jax_nst.stylize(content_small, style_small, scales=(24,), scale_steps=(6,), callback=multi.append, **opts)
+    jax_nst.stylize(content_small, style_small, callback=single.append, **opts)
+    assert out.shape == content_small.shape
+    assert [r.step for r in multi] == [2, 4, 6, 8, 10] and {r.steps for r in multi} == {10}
+    assert [r.image.shape[:2] for r in multi] == [(16, 24)] * 3 + [(32, 48)] * 2
+    assert multi[-1].evaluations >= 10
+    # the same 4 steps at the target size go further from the upsampled coarse result than from noise
+    print(f"L_total after 4 steps at 48 px: {single[-1].losses['total']:.3g} from noise, "
+          f"{multi[-1].losses['total']:.3g} after 6 steps at 24 px")
+    assert multi[-1].losses["total"] < 0.7 * single[-1].losses["total"]
