@@ -85,7 +85,7 @@ def stylize_batch(
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
     mask = None if masks is None else guided.load_masks(masks, batch.shape[1:3], len(style_imgs))
-    params = jax.device_put(vgg.load_params(weights, model=s.model))
+    params = _params(*_weights_key(weights, s.model))
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
     for k in schedule.plan(s):
@@ -152,6 +152,22 @@ def _optimize(params, x, targets, s: Settings, callback: Callback | None) -> np.
 def _first_image(targets: optimize.Targets) -> optimize.Targets:
     """The targets of a batch of one without the batch axis."""
     return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in optimize.BATCHED})
+
+
+def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, int, int, str]:
+    """(path, mtime, size, model) of the weights file: a changed or replaced file is loaded again."""
+    path = vgg.resolve_weights(weights, model)
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path), -1, -1, model  # load_params reports the missing file
+    return str(path), st.st_mtime_ns, st.st_size, model
+
+
+@functools.lru_cache(maxsize=2)
+def _params(path: str, mtime_ns: int, size: int, model: str) -> vgg.Params:
+    """The checked params of a weights file on the device, loaded once per file version (batch jobs call often)."""
+    return jax.device_put(vgg.load_params(path, model=model))
 
 
 @functools.lru_cache(maxsize=8)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import api, cli_controls, frames, images, presets, samples, schedule, vgg
 from .errors import NSTError
+from .cli_controls import positive_int
 from .settings import DEFAULT_LR, INITS, OPTIMIZERS, PRECISIONS, REMATS, Settings
 
 PROG = "jax-nst"
@@ -64,17 +65,6 @@ def parse_layers(text: str) -> list[str] | dict[str, float]:
         return {name.strip(): float(weight) for name, _, weight in pairs}
     except ValueError:
         raise argparse.ArgumentTypeError(f"layer weights must be numbers: {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse type for integers >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

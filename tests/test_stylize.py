@@ -122,3 +122,19 @@ def test_batch_of_different_shapes_is_refused(content_small, style_small):
 def test_nan_loss_is_reported(content_small, style_small):
     with pytest.raises(NSTError, match="NaN or infinite"):
         jax_nst.stylize(content_small, style_small, steps=2, style_weight=1e38, content_weight=1e38, **FAST)
+
+
+def test_weights_load_once_per_file_version(tmp_path, monkeypatch, content_small, style_small):
+    from jax_nst import vgg
+
+    loads = []
+    real = vgg.load_params
+    monkeypatch.setattr(vgg, "load_params", lambda *a, **k: loads.append(a) or real(*a, **k))
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(vgg.shipped_weights("vgg19").read_bytes())
+    for _ in range(2):
+        jax_nst.stylize(content_small, style_small, weights=weights, size=32, steps=1)
+    assert len(loads) == 1  # a batch job pays the read and SHA-256 check once
+    weights.write_bytes(b"not weights any more")
+    with pytest.raises(NSTError, match="SHA-256|safetensors"):
+        jax_nst.stylize(content_small, style_small, weights=weights, size=32, steps=1)
