@@ -66,7 +66,7 @@ def stylize_batch(
     preset: str | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """Stylize several contents in one ``vmap``-ed computation; returns (B, H, W, 3) float32 in [0, 1].
+    """Stylize several contents in one compiled computation; returns (B, H, W, 3) float32 in [0, 1].
 
     All contents must have the same shape once resized to ``size``. Each image gets exactly the
     result ``stylize`` would give it alone with the same settings (noise init uses ``seed`` for all).
@@ -125,7 +125,7 @@ def _start(x: np.ndarray, targets: optimize.Targets, s: Settings) -> np.ndarray:
 def _optimize(params, x, targets, s: Settings, callback: Callback | None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
-    A batch of one runs unbatched: under ``vmap`` the line search's branches would both execute.
+    A batch of one runs unbatched; larger L-BFGS batches go image by image (``optimize._each_image``).
     A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped).
     """
     b = x.shape[0]

@@ -25,7 +25,7 @@ from .errors import NSTError
 from .settings import INITS, Settings
 
 TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}(?P<suffix>\.[^.]+)$")
-"""Temporary files of :func:`jax_nst.images.save_image` (``.NAME.XXXXXXXX.EXT``) left by a kill."""
+"""Temporary files of :func:`jax_nst.images.save_image` (``.NAME.<8 random characters>.EXT``) left by a kill."""
 
 
 class Item(NamedTuple):
