@@ -169,10 +169,10 @@ def _each_image(run: Callable) -> Callable:
 
     def fn(params, x, state, targets, n):
         def one(args):
-            xi, si, content, pixels = args
-            return run(params, xi, si, targets._replace(content=content, pixels=pixels), n)
+            xi, si, fields = args
+            return run(params, xi, si, targets._replace(**fields), n)
 
-        return jax.lax.map(one, (x, state, targets.content, targets.pixels))
+        return jax.lax.map(one, (x, state, {f: getattr(targets, f) for f in BATCHED}))
 
     return fn
 
