@@ -3,16 +3,20 @@
     import jax_nst
     image = jax_nst.stylize("content.jpg", "style.jpg", size=512)   # float32 (H, W, 3) in [0, 1]
     jax_nst.save_image(image, "out.png")
+
+The pipeline reads as the package: images → ``vgg`` (the Flax module) → ``objective`` (terms) →
+``optimize`` (the compiled loop) → image; ``controls`` (colours, styles, masks, scales, presets),
+``jobs`` (folders, datasets, hosts) and ``cli`` (the ``jax-nst`` command) build on it.
 """
 
 from .api import Progress, stylize, stylize_batch
 from .errors import NSTError
 from .images import load_image, save_image
 from .modes import reconstruct, synthesize
-from .settings import Settings
+from .settings import Hyper, Program, Settings
 
 __all__ = [
-    "NSTError", "Progress", "Settings", "load_image", "reconstruct", "save_image", "stylize", "stylize_batch",
-    "synthesize",
+    "Hyper", "NSTError", "Program", "Progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
+    "stylize_batch", "synthesize",
 ]
 __version__ = "0.1.0"

@@ -7,13 +7,15 @@ import os
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import color, images, memory, optimize, presets, schedule, sharding, styles, vgg
-from . import masks as guided
+from . import images, objective, optimize, vgg
+from .controls import color, presets, schedule, styles
+from .controls import masks as masks_
 from .errors import NSTError
-from .settings import INITS, Settings
+from .objective import guided
+from .optimize import memory, sharding
+from .settings import INITS, Program, Settings
 
 
 class Progress(NamedTuple):
@@ -47,7 +49,7 @@ def stylize(
     ``content``, ``style`` and an image ``init`` may be paths, PIL images, numpy or jax arrays.
     ``init`` is "content", "noise" (uniform, from ``seed``), "style" or an image. ``options`` are
     the fields of :class:`jax_nst.settings.Settings` (size, steps, optimizer, content_weight, …),
-    plus ``masks`` and ``preset`` (see :func:`stylize_batch`); ``style`` may be a list of styles.
+    plus ``masks``, ``preset`` and ``settings`` (see :func:`stylize_batch`); ``style`` may be a list of styles.
     """
     relay = None
     if callback is not None:
@@ -64,6 +66,7 @@ def stylize_batch(
     callback: Callback | None = None,
     masks: Sequence[images.ImageSource] | None = None,
     preset: str | None = None,
+    settings: Settings | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Stylize several contents in one compiled computation; returns (B, H, W, 3) float32 in [0, 1].
@@ -72,10 +75,14 @@ def stylize_batch(
     result ``stylize`` would give it alone with the same settings (noise init uses ``seed`` for all).
     ``style`` may be a list: the styles are blended by ``style_blend_weights`` (Gram level), or, with
     ``masks`` (one per style, white = there), each applies where its mask is and the content stays
-    where none is. ``preset`` names settings of the paper (:data:`jax_nst.presets.PRESETS`).
-    With several local devices the batch is sharded over them (:mod:`jax_nst.sharding`).
+    where none is. ``preset`` names settings of the paper (:data:`jax_nst.controls.presets.PRESETS`);
+    ``settings`` is a ready :class:`Settings` (then give no other options).
+    With several local devices the batch is sharded over them (:mod:`jax_nst.optimize.sharding`).
+    Loss weights and the learning rate are traced: calls that differ only in them compile nothing new.
     """
-    s = Settings(init=init if _is_mode(init) else "content", **presets.preset_options(preset, options))
+    if settings is not None and (options or preset is not None):
+        raise NSTError("give either settings or options and a preset, not both")
+    s = settings or presets.resolve(preset, init, **options)
     if len(contents) == 0:
         raise NSTError("no content images given")
     batch = np.stack(_same_shape([images.load_image(c, s.size) for c in contents]))
@@ -84,17 +91,19 @@ def stylize_batch(
     _check_scales(s, batch.shape[1:3], style_imgs)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
-    mask = None if masks is None else guided.load_masks(masks, batch.shape[1:3], len(style_imgs))
+    mask = None if masks is None else masks_.load_masks(masks, batch.shape[1:3], len(style_imgs))
     params = _params(*_weights_key(weights, s.model))
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
+    blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
     for k in schedule.plan(s):
         hw = schedule.shape_at(batch.shape[1:3], k.size)
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
-        mask_k = None if mask is None else guided.at_size(mask, hw)
-        targets = _targets(params, batch_k, styles_k, mask_k, k)
+        mask_k = None if mask is None else masks_.at_size(mask, hw)
+        program = k.program(masked=mask is not None)
+        targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
-        x = _optimize(params, _start(x, targets, s), targets, k, relay)
+        x = _optimize(params, _start(x, targets, s), targets, program, k, relay)
         if relay is not None:
             relay.next_scale()
     if mask is not None:
@@ -102,18 +111,7 @@ def stylize_batch(
     return color.finish(s.preserve_colors, x, batch)
 
 
-def _targets(params, batch: np.ndarray, style_imgs: list[np.ndarray], mask: np.ndarray | None, s: Settings):
-    """P_l, and A_l/M_l blended over the styles, or with ``mask`` one per region plus the guides T_r^l."""
-    content = optimize.content_targets(params, jnp.asarray(batch), s)
-    grams = [optimize.style_targets(params, jnp.asarray(img), s) for img in style_imgs]
-    if mask is None:
-        return optimize.Targets(content, styles.blend_grams(grams, styles.blend_weights(s, len(grams))))
-    stacked = {l: jnp.stack([g[l] for g in grams]) for l in grams[0]}
-    guides = guided.layer_guides(mask, list(s.active_style_layers))
-    return optimize.Targets(content, stacked, guides, jnp.asarray(guided.keep_map(mask)), jnp.asarray(batch))
-
-
-def _start(x: np.ndarray, targets: optimize.Targets, s: Settings) -> np.ndarray:
+def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray:
     """x⁽⁰⁾ made grey for luminance-only transfer and equal to the content where masks keep it."""
     if s.preserve_colors == "luminance":
         x = color.grey(color.luminance(x))
@@ -122,36 +120,36 @@ def _start(x: np.ndarray, targets: optimize.Targets, s: Settings) -> np.ndarray:
     return np.asarray(x, np.float32)
 
 
-def _optimize(params, x, targets, s: Settings, callback: Callback | None) -> np.ndarray:
+def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
-    A batch of one runs unbatched; larger L-BFGS batches go image by image (``optimize._each_image``).
+    A batch of one runs unbatched; larger L-BFGS batches go image by image (``loop._each_image``).
     A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped).
     """
-    b = x.shape[0]
+    b, hyper = x.shape[0], s.hyper()
     batched = b > 1
     if not batched:
         x, targets = x[0], _first_image(targets)
-    loop = _loop(_loop_key(memory.resolve(s, x.shape)), batched)  # remat "auto" decided for this batch and size
+    loop = _loop(memory.resolve(program, x.shape), batched)  # remat "auto" decided for this batch and size
     if batched:
-        loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, optimize.BATCHED)
-    state, done, evals = loop.init(params, x, targets), 0, 1 if s.optimizer == "lbfgs" else 0
+        loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
+    state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
     while done < s.steps:
         n = min(s.report_every, s.steps - done)
-        x, state, ev = loop.run(params, x, state, targets, n)
-        done, evals = done + n, evals + int(jnp.max(ev))
-        parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets).items()}
+        x, state, ev = loop.run(params, x, state, targets, hyper, n)
+        done, evals = done + n, evals + int(np.max(ev))
+        parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
         if not np.all(np.isfinite(parts["total"])):
             raise NSTError(f"the loss became NaN or infinite by step {done}; lower the learning rate or the weights")
         if callback is not None:
-            image = np.asarray(jnp.clip(optimize.output_image(x, state, s), 0.0, 1.0)).reshape(-1, *x.shape[-3:])[:b]
+            image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
             callback(Progress(done, s.steps, evals, parts, image))
-    return np.asarray(jnp.clip(optimize.output_image(x, state, s), 0.0, 1.0)).reshape(-1, *x.shape[-3:])[:b]
+    return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
 
 
-def _first_image(targets: optimize.Targets) -> optimize.Targets:
+def _first_image(targets: objective.Targets) -> objective.Targets:
     """The targets of a batch of one without the batch axis."""
-    return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in optimize.BATCHED})
+    return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in objective.BATCHED})
 
 
 def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, int, int, str]:
@@ -171,17 +169,9 @@ def _params(path: str, mtime_ns: int, size: int, model: str) -> vgg.Params:
 
 
 @functools.lru_cache(maxsize=8)
-def _loop(key: Settings, batched: bool) -> optimize.Loop:
-    """Compiled loops, reused across calls with the same objective and optimizer."""
-    return optimize.make_loop(key, batched)
-
-
-def _loop_key(s: Settings) -> Settings:
-    """``s`` with the fields that do not change the compiled loop set to fixed values."""
-    return s.replace(
-        size=1, style_size=None, steps=1, init="content", seed=0, report_every=1,
-        scales=(), scale_steps=None, style_blend_weights=None, style_scale=1.0, preserve_colors=None,
-    )
+def _loop(program: Program, batched: bool) -> optimize.Loop:
+    """Compiled loops, reused across calls with the same program (weights and learning rate are traced)."""
+    return optimize.make_loop(program, batched)
 
 
 def _initial(init: Any, s: Settings, batch: jax.Array, style: jax.Array) -> jax.Array:
@@ -192,10 +182,16 @@ def _initial(init: Any, s: Settings, batch: jax.Array, style: jax.Array) -> jax.
     elif init == "content":
         return batch
     elif init == "noise":
-        start = jax.random.uniform(jax.random.PRNGKey(s.seed), (h, w, 3))
+        start = _noise(s.seed, h, w)
     else:
         start = images.resize(np.asarray(style), h, w)
-    return jnp.broadcast_to(jnp.asarray(start, jnp.float32), (b, h, w, 3))
+    return np.broadcast_to(np.asarray(start, np.float32), (b, h, w, 3))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _noise(seed: int, h: int, w: int) -> jax.Array:
+    """Uniform noise in [0, 1) of shape (h, w, 3) from ``seed`` (one compiled program per shape)."""
+    return jax.random.uniform(jax.random.PRNGKey(seed), (h, w, 3))
 
 
 def _is_mode(init: Any) -> bool:
@@ -210,7 +206,7 @@ def _same_shape(arrays: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _check_size(hw: Sequence[int], s: Settings, what: str = "content image") -> None:
-    need = vgg.min_side(s.layers)
+    need = vgg.min_side(s.layers, s.model)
     if min(hw) < need:
         raise NSTError(
             f"{what} is {hw[1]}×{hw[0]} px; layers up to {s.layers[-1]} need at least {need} px per side"

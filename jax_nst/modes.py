@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import api, images
-from .presets import cumulative_style_layers
+from .controls.presets import cumulative_style_layers
 from .settings import STYLE_LAYERS
 
 

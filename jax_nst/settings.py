@@ -1,4 +1,10 @@
-"""Every option of a stylization in one validated, hashable record."""
+"""Every option of a stylization in one validated, hashable record, and the two views the loop takes of it.
+
+``Settings`` holds what a user sets. ``Settings.program()`` is what the compiled program depends on
+(layers, pooling, model, optimizer kind, precision, remat, normalization): a change compiles again.
+``Settings.hyper()`` holds the traced values (α, β, γ, per-layer weights w_l, learning rate, EMA
+decay): a change compiles nothing. The rest (size, steps, seed, reporting, scales, colours) is run on the host.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Mapping, Sequence, Union
+from typing import Mapping, NamedTuple, Sequence, Union
+
+import numpy as np
 
 from . import vgg
 from .errors import NSTError
@@ -18,25 +26,45 @@ INITS = ("content", "noise", "style")  # or an image, given to stylize
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 PRESERVE_COLORS = ("luminance", "histogram")
 PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
+NORMALIZATIONS = ("size", "paper")
+"""How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
 Layers = Union[Sequence[str], Mapping[str, float]]
 
 
 def layer_weights(layers: Layers, what: str, model: str = "vgg19") -> dict[str, float]:
-    """{layer: w_l}: a mapping is taken as given, a sequence gets equal weights w_l = 1/L."""
+    """{layer: w_l} from one grammar: "conv1_1:0.5,conv2_1", a list of such names, or a mapping.
+
+    Entries without a weight get the equal share w_l = 1/L of the L entries; a mapping is taken as given.
+    """
     if isinstance(layers, str):
-        layers = [name.strip() for name in layers.split(",") if name.strip()]
+        layers = [item for item in layers.split(",") if item.strip()]
     if not isinstance(layers, Mapping):
-        layers = {name: 1.0 / max(len(layers), 1) for name in layers}
-    weights = {str(k): float(v) for k, v in layers.items()}
+        layers = dict(_layer_entry(str(item), 1.0 / max(len(layers), 1), what) for item in layers)
+    weights = {str(k).strip(): _weight(v, what, k) for k, v in layers.items()}
     if not weights:
         raise NSTError(f"no {what} layers given")
     vgg.check_layers(list(weights), model)
     for name, w in weights.items():
-        if not w >= 0:
-            raise NSTError(f"{what} layer weight for {name} must be >= 0, got {w}")
+        if not 0 <= w < float("inf"):
+            raise NSTError(f"{what} layer weight for {name} must be a finite number >= 0, got {w}")
     return weights
+
+
+def _layer_entry(item: str, share: float, what: str) -> tuple[str, float]:
+    """"name" → (name, share); "name:w" → (name, w)."""
+    name, sep, weight = item.partition(":")
+    if not name.strip():
+        raise NSTError(f"{what} layer entry {item!r} has no layer name")
+    return name.strip(), _weight(weight, what, name) if sep else share
+
+
+def _weight(value: object, what: str, name: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise NSTError(f"{what} layer weight for {str(name).strip()} must be a number, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -44,7 +72,9 @@ class Settings:
     """Options of ``stylize``; α = content_weight, β = style_weight, γ = tv_weight.
 
     Defaults follow Gatys et al.: content conv4_2, style conv1_1…conv5_1 with equal weights,
-    average pooling, L-BFGS, α/β = 1e-3 … (see README for the choice).
+    average pooling, L-BFGS, α/β = 1e-3 with L_content normalized as for a 512² image (``normalization``
+    "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
+    optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`).
     """
 
     size: int = 512
@@ -71,6 +101,7 @@ class Settings:
     average: float = 0.0
     precision: str = "float32"
     remat: str = "auto"
+    normalization: str = "size"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -89,15 +120,21 @@ class Settings:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("init", self.init, INITS)
         _choice("pooling", self.pooling, vgg.POOLINGS)
-        if self.learning_rate is None:
-            set_("learning_rate", DEFAULT_LR[self.optimizer])
-        elif not float(self.learning_rate) > 0:
-            raise NSTError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.learning_rate is not None:
+            if not 0 < float(self.learning_rate) < float("inf"):
+                raise NSTError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+            set_("learning_rate", float(self.learning_rate))
         if not isinstance(self.seed, int):
             raise NSTError(f"seed must be an integer, got {self.seed!r}")
         _check_controls(self, set_)
         _choice("precision", self.precision, PRECISIONS)
         _choice("remat", self.remat, REMATS)
+        _choice("normalization", self.normalization, NORMALIZATIONS)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate: the one given, else the optimizer's default."""
+        return DEFAULT_LR[self.optimizer] if self.learning_rate is None else self.learning_rate
 
     @property
     def active_content_layers(self) -> dict[str, float]:
@@ -115,6 +152,29 @@ class Settings:
         names = {*self.active_content_layers, *self.active_style_layers} or {"conv1_1"}
         return sorted(names, key=vgg.layer_names(self.model).index)
 
+    def program(self, masked: bool = False) -> "Program":
+        """What the compiled loop depends on; ``masked``: style by guided Grams (masks given)."""
+        return Program(
+            model=self.model, pooling=self.pooling, precision=self.precision, remat=self.remat,
+            optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
+            content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
+            masked=masked, average=bool(self.average),
+        )
+
+    def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
+        """Layer names in network order (the program does not depend on the order they were given in)."""
+        return tuple(sorted(layers, key=vgg.layer_names(self.model).index))
+
+    def hyper(self) -> "Hyper":
+        """The traced values of the loop as float32 arrays."""
+        f32 = np.float32
+        return Hyper(
+            content=f32(self.content_weight), style=f32(self.style_weight), tv=f32(self.tv_weight),
+            content_layers={k: f32(w) for k, w in self.active_content_layers.items()},
+            style_layers={k: f32(w) for k, w in self.active_style_layers.items()},
+            learning_rate=f32(self.lr), average=f32(self.average),
+        )
+
     def replace(self, **changes) -> "Settings":
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
@@ -126,6 +186,46 @@ class Settings:
         """Short SHA-256 of the settings, for manifests and caches."""
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Program:
+    """The static part of a stylization: one compiled program per Program and image shape.
+
+    A layer set that is empty (α = 0 or β = 0) drops its term from the program.
+    ``conv`` is the convolution implementation of the VGG pass (:mod:`jax_nst.vgg.conv`).
+    """
+
+    model: str = "vgg19"
+    pooling: str = "avg"
+    precision: str = "float32"
+    remat: str = "auto"
+    optimizer: str = "lbfgs"
+    lbfgs_memory: int = 10
+    normalization: str = "size"
+    content_layers: tuple[str, ...] = CONTENT_LAYERS
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    masked: bool = False
+    average: bool = False
+    conv: vgg.Conv = vgg.DEFAULT_CONV
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer the terms read, in network order (conv1_1 if none)."""
+        names = {*self.content_layers, *self.style_layers} or {"conv1_1"}
+        return sorted(names, key=vgg.layer_names(self.model).index)
+
+
+class Hyper(NamedTuple):
+    """The traced values: α, β, γ, w_l of the content and style layers, learning rate, EMA decay."""
+
+    content: np.ndarray
+    style: np.ndarray
+    tv: np.ndarray
+    content_layers: dict[str, np.ndarray]
+    style_layers: dict[str, np.ndarray]
+    learning_rate: np.ndarray
+    average: np.ndarray
 
 
 def _check_controls(s: Settings, set_) -> None:

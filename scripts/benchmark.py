@@ -11,7 +11,7 @@ framework around), on the sample pair at each size:
   ratio, and the loss-vs-time curves (CSV and PNG);
 * levers (at the smallest size): the library default against each of its speed choices undone
   (XLA's default scheduler, kernel transposes and Winograd transforms in every evaluation,
-  autodiff's Gram gradient, direct convolutions only), bfloat16, remat, and one convolution in
+  direct convolutions only, lax convolution with autodiff's gradient), bfloat16, remat, and one convolution in
   NCHW against NHWC;
 * precision: the final loss of float32 and bfloat16 runs under the float32 objective, and speed;
 * large images (``--large``): a few L-BFGS steps with remat off and on: seconds per step, peak RSS.
@@ -28,8 +28,8 @@ A quick check of the whole pipeline: ``python scripts/benchmark.py --sizes 64 --
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
+import dataclasses
 import json
 import os
 import resource
@@ -47,7 +47,9 @@ import numpy as np
 import optax
 
 import jax_nst
-from jax_nst import images, losses, optimize, samples, schedule, styles, vgg
+from jax_nst import images, objective, optimize, samples, vgg
+from jax_nst.controls import schedule, styles
+from jax_nst.optimize import memory
 from jax_nst.settings import Settings
 
 OPTIMIZERS = ("adam", "lbfgs")
@@ -109,7 +111,7 @@ def conv_flops(h: int, w: int, last: str, executed: bool = False) -> float:
         h, w = (h // 2, w // 2) if b > 1 else (h, w)
         for i in range(1, n + 1):
             flops = 2.0 * h * w * 9 * cin * cout
-            if executed and vgg.wants_winograd(jnp.zeros((1, 1, cin, cout))):
+            if executed and vgg.DEFAULT_CONV.uses_winograd(jnp.zeros((1, 1, cin, cout))):
                 flops /= 2.25
             total, cin = total + flops, cout
             if f"conv{b}_{i}" == last:
@@ -153,17 +155,16 @@ def pair(size: int, s: Settings) -> tuple[np.ndarray, np.ndarray]:
     return images.load_image(samples.CONTENT, size), images.load_image(samples.STYLE, styles.style_side(s, size))
 
 
-def problem(params: Any, size: int, s: Settings) -> tuple[jax.Array, optimize.Targets]:
+def problem(params: Any, size: int, s: Settings) -> tuple[jax.Array, objective.Targets]:
     """Start image (H, W, 3) and unbatched targets for the sample pair, as ``api`` builds them for one image."""
     content, style = (jnp.asarray(a) for a in pair(size, s))
     return content, targets_for(params, content, style, s)
 
 
-def targets_for(params: Any, content: jax.Array, style: jax.Array, s: Settings) -> optimize.Targets:
+def targets_for(params: Any, content: jax.Array, style: jax.Array, s: Settings) -> objective.Targets:
     """Unbatched targets of one (H, W, 3) content and style."""
-    feats = optimize.content_targets(params, content[None], s)
-    targets = optimize.Targets({l: f[0] for l, f in feats.items()}, optimize.style_targets(params, style, s))
-    return jax.block_until_ready(targets)
+    targets = objective.targets.build(params, np.asarray(content)[None], [np.asarray(style)], s.program())
+    return jax.block_until_ready(targets._replace(content={l: f[0] for l, f in targets.content.items()}))
 
 
 def spread(name: str, values: list[float]) -> dict[str, float]:
@@ -171,24 +172,30 @@ def spread(name: str, values: list[float]) -> dict[str, float]:
     return {name: statistics.median(values), f"{name}_min": min(values), f"{name}_max": max(values)}
 
 
-def bench_eval(params: Any, x: jax.Array, targets: optimize.Targets, s: Settings, repeats: int) -> dict[str, float]:
-    """One jitted loss+gradient evaluation (params prepared once, as the loop does): compile time and s/call."""
-    params = jax.block_until_ready(jax.jit(vgg.prepare, static_argnums=1)(params, s.precision))
-    fn = jax.jit(jax.value_and_grad(optimize.objective(s), argnums=1, has_aux=True),
-                 compiler_options=optimize.compiler_options())
-    compile_s, exe = compiled(fn, params, x, targets)
-    times = [timed(exe, params, x, targets)[0] for _ in range(repeats)]
+def bench_eval(params: Any, x: jax.Array, targets: objective.Targets, s: Settings, repeats: int) -> dict[str, float]:
+    """One jitted loss+gradient evaluation (kernels prepared once, as the loop does): compile time and s/call."""
+    program, hyper = s.program(), s.hyper()
+    prepared = jax.block_until_ready(jax.jit(vgg.prepare, static_argnums=(1, 2))(params, program.conv, s.precision))
+    value = lambda p, pr, y, t, h: objective.evaluate(p, pr, y, t, h, program, memory.use_remat(program, y.shape))  # noqa: E731
+    fn = jax.jit(jax.value_and_grad(value, argnums=2, has_aux=True),
+                 compiler_options=optimize.compiler_options() or None)
+    compile_s, exe = compiled(fn, params, prepared, x, targets, hyper)
+    times = [timed(exe, params, prepared, x, targets, hyper)[0] for _ in range(repeats)]
     return {"compile_s": compile_s, "evals_per_step": 1.0, **spread("s_per_eval", times)}
 
 
-def bench_loop(params: Any, x: jax.Array, targets: optimize.Targets, s: Settings, steps: int, repeats: int) -> dict:
-    """The library's unbatched loop: compile ``run``, then time ``repeats`` runs of ``steps`` from the same start."""
-    loop = optimize.make_loop(s, batched=False)
-    state = jax.block_until_ready(loop.init(params, x, targets))
-    compile_s, run = compiled(loop.run, params, x, state, targets, steps)
+def bench_loop(params: Any, x: jax.Array, targets: objective.Targets, s: Settings, steps: int, repeats: int,
+               program: Any = None, **loop_options: Any) -> dict:
+    """The library's unbatched loop: compile ``run``, then time ``repeats`` runs of ``steps`` from the same start.
+
+    ``program`` (default ``s.program()``) and ``loop_options`` (of ``make_loop``) choose the implementation.
+    """
+    loop, hyper = optimize.make_loop(program or s.program(), batched=False, **loop_options), s.hyper()
+    state = jax.block_until_ready(loop.init(params, x, targets, hyper))
+    compile_s, run = compiled(loop.run, params, x, state, targets, hyper, steps)
     times, evals = [], []
     for _ in range(repeats):
-        t, (_, _, ev) = timed(run, params, x, state, targets, steps)
+        t, (_, _, ev) = timed(run, params, x, state, targets, hyper, steps)
         times.append(t)
         evals.append(max(int(ev), 1))
     return {"compile_s": compile_s, "evals_per_step": statistics.mean(evals) / steps,
@@ -290,13 +297,14 @@ def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int) 
     if coarse_steps:
         full = full.replace(scales=(size // 2,), scale_steps=(coarse_steps,))
     label = f"jax lbfgs{' coarse-to-fine' if coarse_steps else ''}"
-    params = jax.block_until_ready(jax.jit(vgg.prepare)(jax.device_put(vgg.load_params())))
+    params = jax.device_put(vgg.load_params())
     content, style = pair(size, full)
     plan = [(k, *scale_problem(params, content, style, full, k)) for k in schedule.plan(full)]
     curve, evals, start, x = [], 0, time.perf_counter(), None
     for k, loop, c, targets in plan:
         x = c if x is None else jnp.asarray(schedule.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
-        state, evals = loop.init(params, x, targets), evals + 1
+        hyper = k.hyper()
+        state, evals = loop.init(params, x, targets, hyper), evals + 1
         final = k.size == size
         for _ in range(k.steps if not final else 10**9):
             value = float(optax.tree_utils.tree_get(state, "value"))
@@ -304,7 +312,7 @@ def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int) 
                 curve.append([size, label, evals, time.perf_counter() - start, value])
                 if (target is not None and value <= target) or evals >= max_evals or not np.isfinite(value):
                     break
-            x, state, ev = loop.run(params, x, state, targets, 1)
+            x, state, ev = loop.run(params, x, state, targets, hyper, 1)
             evals += int(ev)
     reached = target is not None and curve[-1][4] <= target
     rows = [Row(size, label, "ttq_s", curve[-1][3] if reached else float("nan"), 1),
@@ -318,36 +326,24 @@ def scale_problem(params: Any, content: np.ndarray, style: np.ndarray, full: Set
     hw = schedule.shape_at(content.shape[:2], k.size)
     c = jnp.asarray(schedule.resize_batch(content[None], hw)[0])
     targets = targets_for(params, c, jnp.asarray(styles.at_scale([style], full, k.size)[0]), k)
-    loop = optimize.make_loop(k)
-    state = loop.init(params, c, targets)
-    jax.block_until_ready(loop.run(params, c, state, targets, 1))
+    loop = optimize.make_loop(k.program())
+    state = loop.init(params, c, targets, k.hyper())
+    jax.block_until_ready(loop.run(params, c, state, targets, k.hyper(), 1))
     return loop, c, targets
 
 
 # --- levers, precision, large images -------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    """Temporarily replace ``obj.name``."""
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
-
-
-def lever_variants() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
-    """Name → context that switches one of the library's speed choices back (or an option on)."""
-    plain_gram = lambda f: jnp.einsum("...ki,...kj->...ij", f, f)  # noqa: E731
+def lever_variants() -> dict[str, dict[str, Any]]:
+    """Name → how the loop is built when one of the library's speed choices is undone: a Program change
+    (``conv``: the convolution implementation) or ``make_loop`` options (scheduler, kernel preparation)."""
     return {
-        "default": contextlib.nullcontext,
-        "XLA default (concurrency) scheduler": lambda: patched(optimize, "compiler_options", lambda: None),
-        "params not prepared (kernel transposes/transforms per evaluation)":
-            lambda: patched(optimize, "prepared", lambda fn, s: fn),
-        "autodiff Gram gradient (two matmuls)": lambda: patched(losses, "_gram", plain_gram),
-        "direct convolutions only (no Winograd)": lambda: patched(vgg, "WINOGRAD_MIN_CHANNELS", 10**9),
+        "default": {},
+        "XLA default (concurrency) scheduler": {"scheduler": {}},
+        "params not prepared (kernel transposes/transforms per evaluation)": {"prepare": False},
+        "direct convolutions only (no Winograd)": {"conv": vgg.Fast(winograd_min_channels=10**9)},
+        "lax convolution with autodiff's gradient (no custom VJP, no Winograd)": {"conv": vgg.Direct()},
     }
 
 
@@ -355,13 +351,14 @@ def bench_levers(size: int, args: argparse.Namespace) -> list[Row]:
     """s/eval of the L-BFGS loop for each lever variant, bfloat16 and remat, and one conv in NCHW vs NHWC."""
     params = jax.device_put(vgg.load_params())
     rows = []
-    settings = {name: Settings(size=size) for name in lever_variants()}
-    settings.update({"precision bfloat16": Settings(size=size, precision="bfloat16"),
-                     "remat on": Settings(size=size, remat="on")})
-    for name, s in settings.items():
-        with lever_variants().get(name, contextlib.nullcontext)():
-            x, targets = problem(params, size, s)
-            m = bench_loop(params, x, targets, s, args.steps, args.repeats)
+    variants = {name: (Settings(size=size), kw) for name, kw in lever_variants().items()}
+    variants.update({"precision bfloat16": (Settings(size=size, precision="bfloat16"), {}),
+                     "remat on": (Settings(size=size, remat="on"), {})})
+    for name, (s, kw) in variants.items():
+        x, targets = problem(params, size, s)
+        program = dataclasses.replace(s.program(), conv=kw["conv"]) if "conv" in kw else s.program()
+        loop_options = {k: v for k, v in kw.items() if k != "conv"}
+        m = bench_loop(params, x, targets, s, args.steps, args.repeats, program, **loop_options)
         rows += rows_of(size, f"lever: {name}", m, args.repeats)
         print(f"  done: lever {name}", file=sys.stderr, flush=True)
     return rows + layout_rows(size, args.repeats)
@@ -385,16 +382,16 @@ def layout_rows(size: int, repeats: int) -> list[Row]:
 def bench_precision(size: int, steps: int, args: argparse.Namespace) -> list[Row]:
     """``steps`` L-BFGS steps in float32 and bfloat16 from the content: s/eval, final loss by the float32 objective."""
     params = jax.device_put(vgg.load_params())
-    base = Settings(size=size, style_weight=1e3 * (size / 512) ** 2)
+    base = Settings(size=size)
     x0, targets32 = problem(params, size, base)
-    judge = jax.jit(lambda p, x: optimize.objective(base)(p, x, targets32)[0])
+    judge = jax.jit(lambda p, x: objective.evaluate(p, None, x, targets32, base.hyper(), base.program())[0])
     rows = []
     for precision in ("float32", "bfloat16"):
         s = base.replace(precision=precision)
         x, targets = problem(params, size, s)
         m = bench_loop(params, x, targets, s, args.steps, args.repeats)
-        loop = optimize.make_loop(s)
-        final, _, _ = loop.run(params, x0, loop.init(params, x0, targets), targets, steps)
+        loop, hyper = optimize.make_loop(s.program()), s.hyper()
+        final, _, _ = loop.run(params, x0, loop.init(params, x0, targets, hyper), targets, hyper, steps)
         m.update(final_loss=float(judge(params, final)), steps=steps)
         rows += rows_of(size, f"precision {precision}", m, args.repeats)
     return rows
@@ -402,17 +399,15 @@ def bench_precision(size: int, steps: int, args: argparse.Namespace) -> list[Row
 
 def bench_large(size: int, remat: str, steps: int) -> list[Row]:
     """``steps`` L-BFGS steps at ``size`` with ``remat``: s/step, evaluations, peak RSS, XLA's and our estimate."""
-    from jax_nst import memory
-
     params = jax.device_put(vgg.load_params())
     base, free = resident_mib(), memory.available_bytes() / 2**20  # before any image work
     s = Settings(size=size, remat=remat)
     x, targets = problem(params, size, s)
-    loop = optimize.make_loop(s)
-    state = jax.block_until_ready(loop.init(params, x, targets))
-    exe = loop.run.lower(params, x, state, targets, steps).compile()
+    loop, hyper = optimize.make_loop(memory.resolve(s.program(), x.shape)), s.hyper()
+    state = jax.block_until_ready(loop.init(params, x, targets, hyper))
+    exe = loop.run.lower(params, x, state, targets, hyper, steps).compile()
     temp = (exe.memory_analysis().temp_size_in_bytes if exe.memory_analysis() else float("nan")) / 2**20
-    seconds, (_, _, ev) = timed(exe, params, x, state, targets, steps)
+    seconds, (_, _, ev) = timed(exe, params, x, state, targets, hyper, steps)
     est = memory.evaluation_bytes(x.shape[:2], s, remat == "on") / 2**20
     peak = peak_memory()[0]
     m = {"s_per_step": seconds / steps, "evals": int(ev), "peak_mib": peak, "xla_temp_mib": temp, "estimate_mib": est,

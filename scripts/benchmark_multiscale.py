@@ -75,7 +75,7 @@ def main() -> None:
     rows = []
     for size in a.sizes:
         content, style = images.load_image(samples.CONTENT, size), images.load_image(samples.STYLE, size)
-        base = dict(size=size, optimizer=a.optimizer, style_weight=1e3 * (size / 512) ** 2, report_every=5)
+        base = dict(size=size, optimizer=a.optimizer, report_every=5)
         for init in a.inits:
             single_s, single_wall, curve = timed_run(content, style, {**base, "init": init,
                                                                       "steps": a.single_steps or 2 * a.steps})

@@ -5,7 +5,8 @@
 * ``paper_style_reconstructions.png``: textures synthesized from white noise by matching the Gram
   matrices of conv1_1; conv1_1+conv2_1; … up to conv5_1 (fig. 1, style reconstructions).
 * ``paper_tradeoff.png``: stylizations, rows = style layers conv1_1 … up to conv5_1, columns =
-  α/β = 1e-5 … 1e-2 (arXiv 2015 fig. 3), with β = α·(size/512)²/ratio.
+  α/β = 1e-5 … 1e-2 (arXiv 2015 fig. 3), with the default size normalization: at any size the
+  balance the paper's plain sums give at 512 px.
 
 The defaults are fast (64 px, few L-BFGS steps: a few minutes on 2 CPU cores); ``--size 512 --steps
 500 --tile 160`` approaches the paper's settings. Example:
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 
 import jax_nst
-from jax_nst import frames, images, modes, presets, samples
+from jax_nst import images, modes, progress, samples
+from jax_nst.controls import presets
 
 LAYERS = presets.RECONSTRUCTION_LAYERS
 SUBSETS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -38,14 +40,14 @@ def reconstructions(content: np.ndarray, a: argparse.Namespace) -> Any:
     """Row: the content, then its reconstruction from each layer."""
     outs = [modes.reconstruct(content, layer, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
             for layer in a.layers]
-    return frames.sheet([[content, *outs]], col_labels=["content", *a.layers], tile=a.tile)
+    return progress.sheet([[content, *outs]], col_labels=["content", *a.layers], tile=a.tile)
 
 
 def style_reconstructions(style: np.ndarray, a: argparse.Namespace) -> Any:
     """Row: the style, then a texture from each cumulative layer subset."""
     outs = [modes.synthesize(style, last, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
             for last in SUBSETS]
-    return frames.sheet([[style, *outs]], col_labels=["style", *(f"..{short(l)}" for l in SUBSETS)], tile=a.tile)
+    return progress.sheet([[style, *outs]], col_labels=["style", *(f"..{short(l)}" for l in SUBSETS)], tile=a.tile)
 
 
 def tradeoff(content: np.ndarray, style: np.ndarray, a: argparse.Namespace) -> Any:
@@ -54,11 +56,11 @@ def tradeoff(content: np.ndarray, style: np.ndarray, a: argparse.Namespace) -> A
     for last in SUBSETS:
         row = []
         for ratio in a.ratios:
-            weights = presets.ratio_weights(ratio, a.size)
+            weights = {"content_weight": 1.0, "style_weight": 1.0 / ratio}
             row.append(jax_nst.stylize(content, style, size=a.size, steps=a.steps, report_every=a.steps, init=a.init,
                                        style_layers=presets.cumulative_style_layers(last), **weights))
         grid.append(row)
-    return frames.sheet(grid, row_labels=[f"..{short(l)}" for l in SUBSETS],
+    return progress.sheet(grid, row_labels=[f"..{short(l)}" for l in SUBSETS],
                         col_labels=[f"{r:.0e}".replace("e-0", "e-") for r in a.ratios], tile=a.grid_tile)
 
 

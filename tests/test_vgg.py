@@ -40,9 +40,9 @@ def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vg
 def random_params(seed: int = 0, model: str = "vgg19") -> dict:
     """Small random params with the real shapes and Caffe input (scaled so activations stay O(1))."""
     rng = np.random.default_rng(seed)
-    real = vgg.VGG(model=model).init(jax.random.PRNGKey(seed), jnp.zeros((1, 16, 16, 3)))["params"]
+    real = vgg.init_params(jax.random.PRNGKey(seed), model)
     convs = jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), real)
-    return {"input": vgg.input_transform(vgg.CAFFE), **convs}
+    return {**convs, "input": vgg.input_transform(vgg.CAFFE)}
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
@@ -88,8 +88,8 @@ def test_conv_gradients_equal_autodiff():
     x = jnp.asarray(rng.standard_normal((2, 9, 7, 4)), jnp.float32)
     k = jnp.asarray(rng.standard_normal((3, 3, 4, 5)), jnp.float32)
     loss = lambda conv: lambda x, k: jnp.sum(jnp.sin(conv(x, k)))  # noqa: E731
-    ours = jax.grad(loss(vgg.conv3x3), argnums=(0, 1))(x, k)
-    ref = jax.grad(loss(vgg._conv), argnums=(0, 1))(x, k)
+    ours = jax.grad(loss(vgg.Fast()), argnums=(0, 1))(x, k)
+    ref = jax.grad(loss(vgg.lax_conv), argnums=(0, 1))(x, k)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
@@ -194,3 +194,33 @@ def test_provenance_records_source_and_preprocessing(model, package, preprocessi
     assert prov["model"] == model and prov["source"]["package"] == package
     assert len(prov["source"]["sha256"]) == 64 and prov["result"]["sha256"] == vgg.file_sha256(path)
     assert prov["preprocessing"] == preprocessing
+
+
+@pytest.mark.parametrize("conv", [vgg.Direct(), vgg.Fast(), vgg.Fast(winograd_min_channels=1)])
+def test_every_conv_implementation_gives_the_numpy_features(conv):
+    p = random_params()
+    x = np.random.default_rng(5).random((1, 20, 18, 3)).astype(np.float32)
+    got = vgg.features(p, jnp.asarray(x), ["conv2_1", "conv3_2"], conv=conv)
+    want = numpy_vgg(p, x, "conv3_2", "avg")
+    for name in ("conv2_1", "conv3_2"):
+        scale = np.abs(want[name]).max() + 1e-6
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=2e-4 * scale, rtol=1e-3)
+
+
+def test_the_flax_module_is_the_forward_pass(monkeypatch, content_small, style_small):
+    import jax_nst
+
+    def disabled(self, rgb):
+        raise RuntimeError("VGG module disabled")
+
+    monkeypatch.setattr(vgg.VGG, "__call__", disabled)
+    with pytest.raises(RuntimeError, match="VGG module disabled"):
+        jax_nst.stylize(content_small, style_small, size=32, steps=1)
+
+
+def test_layer_table_matches_the_init_params():
+    for model in vgg.MODELS:
+        params = vgg.init_params(jax.random.PRNGKey(0), model)
+        for row in vgg.TABLES[model]:
+            assert params[row.name]["kernel"].shape == (3, 3, row.cin, row.cout)
+        assert set(params) == {"input", *vgg.layer_names(model)}

@@ -1,8 +1,9 @@
 """Coarse-to-fine (multi-scale) optimization: the plan of sizes and steps, and moving between sizes.
 
 With ``scales`` = (s_1 < … < s_K) and target size S, the image is optimized at long side s_1, upsampled
-(Lanczos), optimized at s_2, …, and finally at S. L_content grows with the pixel count while E_l does
-not, so scale k uses β_k = β·(s_k/S)² to keep the α/β balance of the target size.
+(Lanczos), optimized at s_2, …, and finally at S. With the default normalization the weights mean the
+same at every scale; with the paper's plain sums L_content grows with the pixel count while E_l does
+not, so there scale k uses β_k = β·(s_k/S)² to keep the α/β balance of the target size.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import images
-from .settings import Settings
+from .. import images
+from ..settings import Settings
 
 
 def plan(s: Settings) -> list[Settings]:
     """Settings of each scale in order, the target size last (the only one when ``scales`` is empty)."""
     steps = s.scale_steps or (s.steps,) * len(s.scales)
     flat = s.replace(scales=(), scale_steps=None)
+    paper = s.normalization == "paper"
     coarse = [
-        flat.replace(size=size, steps=n, style_weight=s.style_weight * (size / s.size) ** 2)
+        flat.replace(size=size, steps=n, style_weight=s.style_weight * ((size / s.size) ** 2 if paper else 1.0))
         for size, n in zip(s.scales, steps)
     ]
     return [*coarse, flat]

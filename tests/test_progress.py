@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 import jax_nst
-from jax_nst import frames
+from jax_nst import progress
 from jax_nst.errors import NSTError
 
 
-def fake_reports(n: int = 6, hw=(20, 30)) -> frames.Recorder:
+def fake_reports(n: int = 6, hw=(20, 30)) -> progress.Recorder:
     """A recorder fed ``n`` synthetic progress reports (steps 1…n)."""
-    rec = frames.Recorder(every=2)
+    rec = progress.Recorder(every=2)
     for step in range(1, n + 1):
         image = np.full((*hw, 3), step / n, np.float32)
         losses = {"total": 10.0 / step, "content": 1.0 * step, "style": 5.0 / step, "tv": 0.0}
@@ -32,29 +32,29 @@ def test_recorder_keeps_every_nth_frame_and_all_losses():
 
 def test_grid_and_gif(tmp_path):
     rec = fake_reports(8)
-    grid = frames.grid(rec.frames)
+    grid = progress.grid(rec.frames)
     assert grid.size == (2 * 30 + 2, 2 * 20 + 2)
-    frames.save_grid(rec.frames, tmp_path / "g.png", columns=4)
+    progress.save_grid(rec.frames, tmp_path / "g.png", columns=4)
     assert Image.open(tmp_path / "g.png").size == (4 * 30 + 3 * 2, 20)
-    frames.save_gif(rec.frames, tmp_path / "a.gif", width=15)
+    progress.save_gif(rec.frames, tmp_path / "a.gif", width=15)
     gif = Image.open(tmp_path / "a.gif")
     assert gif.n_frames == 4 and gif.size == (15, 10)
     with pytest.raises(NSTError, match="no frames"):
-        frames.grid([])
+        progress.grid([])
     with pytest.raises(NSTError, match=r"\.gif"):
-        frames.save_gif(rec.frames, tmp_path / "a.png")
+        progress.save_gif(rec.frames, tmp_path / "a.png")
 
 
 def test_frames_of_a_multiscale_run_share_the_final_size(tmp_path):
-    rec = frames.Recorder(every=1)
+    rec = progress.Recorder(every=1)
     for step, hw in ((1, (10, 15)), (2, (20, 30))):
-        rec(jax_nst.Progress(step, 2, step, {k: 1.0 for k in frames.PARTS}, np.zeros((*hw, 3), np.float32)))
-    assert frames.grid(rec.frames).size == (2 * 30 + 2, 20)
+        rec(jax_nst.Progress(step, 2, step, {k: 1.0 for k in progress.PARTS}, np.zeros((*hw, 3), np.float32)))
+    assert progress.grid(rec.frames).size == (2 * 30 + 2, 20)
 
 
 def test_loss_curve(tmp_path):
     pytest.importorskip("matplotlib")
-    path = frames.save_loss_curve(fake_reports(), tmp_path / "loss.png", "test")
+    path = progress.save_loss_curve(fake_reports(), tmp_path / "loss.png", "test")
     assert Image.open(path).format == "PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["loss.png"]
 
@@ -69,12 +69,12 @@ def test_loss_curve_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(NSTError, match=r"pip install 'jax_nst\[plot\]'"):
-        frames.save_loss_curve(fake_reports(), tmp_path / "loss.png")
+        progress.save_loss_curve(fake_reports(), tmp_path / "loss.png")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_chain_calls_each():
     seen = []
-    both = frames.chain(seen.append, None, lambda p: seen.append(-p))
+    both = progress.chain(seen.append, None, lambda p: seen.append(-p))
     both(3)
-    assert seen == [3, -3] and frames.chain(None) is None
+    assert seen == [3, -3] and progress.chain(None) is None

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import images
-from .errors import NSTError
+from .. import images
+from ..errors import NSTError
 
 POLICIES = ("bucket", "square")
 DEFAULT_STEP = 32

@@ -1,15 +1,14 @@
-"""Several style images and their scale: loading, per-scale sizes and Gram-level blending."""
+"""Several style images and their scale: loading, per-scale sizes and the blend weights."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
-import jax
 import numpy as np
 
-from . import images
-from .errors import NSTError
-from .settings import Settings
+from .. import images
+from ..errors import NSTError
+from ..settings import Settings
 
 
 def as_list(style: images.ImageSource | Sequence[images.ImageSource]) -> list[images.ImageSource]:
@@ -43,8 +42,3 @@ def blend_weights(s: Settings, count: int) -> np.ndarray:
     if len(w) != count:
         raise NSTError(f"{len(w)} style_blend_weights for {count} style images; give one weight per style")
     return w / w.sum()
-
-
-def blend_grams(grams: Sequence[Mapping[str, jax.Array]], weights: Sequence[float]) -> dict[str, jax.Array]:
-    """A_l = Σ_k w_k A_l^(k): the style targets of several styles mixed at the Gram level."""
-    return {l: sum(float(w) * g[l] for w, g in zip(weights, grams)) for l in grams[0]}

@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 
-from . import api, buckets, hosts, images, manifest
-from .errors import NSTError
-from .settings import INITS, Settings
+from .. import api, images
+from . import buckets, hosts, manifest
+from ..errors import NSTError
+from ..settings import INITS, Settings
 
 TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}(?P<suffix>\.[^.]+)$")
 """Temporary files of :func:`jax_nst.images.save_image` (``.NAME.<8 random characters>.EXT``) left by a kill."""
@@ -38,11 +39,11 @@ class Item(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """What every image of a job shares; ``options`` are :class:`jax_nst.settings.Settings` fields."""
+    """What every image of a job shares: validated ``settings`` (an init image is recorded by name in ``key``)."""
 
     out_dir: pathlib.Path
     style: Any
-    options: dict[str, Any]
+    settings: Settings
     weights: str | None = None
     init: Any = "content"
     batch_size: int = 1
@@ -54,11 +55,6 @@ class Job:
         buckets.work_shape(1, 1, self.settings.size, self.policy, self.step)
         if self.batch_size < 1:
             raise NSTError(f"batch size must be >= 1, got {self.batch_size}")
-
-    @property
-    def settings(self) -> Settings:
-        """The validated settings (``init`` as a mode; an init image is recorded by name in ``key``)."""
-        return Settings(init=self.init if _is_mode(self.init) else "content", **self.options)
 
     def key(self, init_label: str | None = None) -> dict[str, Any]:
         """What a manifest record must match to count as done (see :data:`jax_nst.manifest.KEY_FIELDS`)."""
@@ -170,7 +166,7 @@ class _Runner:
         try:
             out = api.stylize_batch(
                 [p.image for p in batch], self.job.style, weights=self.job.weights, init=self.job.init,
-                callback=lambda p: last.update(p.losses), **self.job.options,
+                callback=lambda p: last.update(p.losses), settings=self.settings,
             )
         except NSTError as e:
             if len(batch) > 1:

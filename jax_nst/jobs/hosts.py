@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 import jax
 
-from .errors import NSTError
+from ..errors import NSTError
 
 T = TypeVar("T")
 

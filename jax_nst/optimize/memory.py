@@ -2,20 +2,21 @@
 
 The estimate is the float32 size of the VGG activations up to the deepest layer used, times the
 peak-to-activations ratio measured with ``compiled.memory_analysis()`` on XLA:CPU (memory-optimized
-scheduler, as ``optimize.make_loop`` compiles on CPU; 512–2048 px; bfloat16 measured no smaller,
+scheduler, as ``make_loop`` compiles on CPU; 512–2048 px; bfloat16 measured no smaller,
 its convolutions return float32), plus the prepared params.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 
-from . import vgg
-from .settings import Settings
+
+from .. import vgg
 
 PEAK_PER_ACTIVATION = {False: 1.15, True: 1.40}
 """Peak temporary bytes / float32 activation bytes, without and with remat (measured 1.13 and 1.36)."""
@@ -24,18 +25,15 @@ HEADROOM = 0.8
 
 
 def layer_shapes(hw: Sequence[int], layers: Sequence[str], model: str = "vgg19") -> dict[str, tuple[int, int, int]]:
-    """(H_l, W_l, C_l) of every conv layer up to the deepest of ``layers`` for an (H, W) image."""
-    h, w = int(hw[0]), int(hw[1])
-    out = {}
-    for b, names in enumerate(vgg.blocks(layers, model), 1):
-        if b > 1:
-            h, w = h // 2, w // 2
-        out.update({name: (h, w, vgg.WIDTHS[b - 1]) for name in names})
-    return out
+    """(H_l, W_l, C_l) of every conv layer up to the deepest of ``layers`` for an (H, W) image (the layer table's)."""
+    return vgg.shapes(hw, layers, model)
 
 
-def evaluation_bytes(hw: Sequence[int], s: Settings, remat: bool, batch: int = 1) -> int:
-    """Estimated peak bytes of an optimization step (one evaluation and the optimizer's images) for ``batch`` images."""
+def evaluation_bytes(hw: Sequence[int], s: Any, remat: bool, batch: int = 1) -> int:
+    """Estimated peak bytes of an optimization step (one evaluation and the optimizer's images) for ``batch`` images.
+
+    ``s``: a Settings or Program (its layers, model and L-BFGS memory).
+    """
     shapes = layer_shapes(hw, s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
@@ -69,7 +67,7 @@ def _meminfo_available() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def use_remat(s: Settings, shape: Sequence[int]) -> bool:
+def use_remat(s: Any, shape: Sequence[int]) -> bool:
     """Whether to rematerialize for images of ``shape`` (…, H, W, 3): "on", "off", or "auto" by the estimate."""
     if s.remat != "auto":
         return s.remat == "on"
@@ -77,6 +75,6 @@ def use_remat(s: Settings, shape: Sequence[int]) -> bool:
     return evaluation_bytes(shape[-3:-1], s, remat=False, batch=batch) > HEADROOM * available_bytes()
 
 
-def resolve(s: Settings, shape: Sequence[int]) -> Settings:
+def resolve(s: Any, shape: Sequence[int]) -> Any:
     """``s`` with remat "auto" decided ("on"/"off") for images of ``shape``."""
-    return s if s.remat != "auto" else s.replace(remat="on" if use_remat(s, shape) else "off")
+    return s if s.remat != "auto" else dataclasses.replace(s, remat="on" if use_remat(s, shape) else "off")

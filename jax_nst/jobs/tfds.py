@@ -9,19 +9,16 @@ other processes or already done are never decoded. Output names come from TFDS's
 
 from __future__ import annotations
 
-import argparse
 import io
-import pathlib
 import re
-import sys
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from PIL import Image
 
-from . import cli, folder, hosts, jobs
-from .errors import NSTError
+from . import hosts
+from .batch import Item
+from ..errors import NSTError
 
-PROG = "stylize_tfds.py"
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -64,7 +61,7 @@ def _count(builder: Any, split: str) -> int | None:
         return None
 
 
-def items(examples: Any, name: str, split: str, image_key: str = "image", ext: str = ".png") -> Iterator[jobs.Item]:
+def items(examples: Any, name: str, split: str, image_key: str = "image", ext: str = ".png") -> Iterator[Item]:
     """One job item per example; its output is named after its ``tfds_id`` (else split and index)."""
     for i, ex in enumerate(examples):
         if image_key not in ex:
@@ -73,7 +70,7 @@ def items(examples: Any, name: str, split: str, image_key: str = "image", ext: s
         ident = ident.decode() if isinstance(ident, bytes) else str(ident)
         ident = ident or f"{name}-{split}-{i:08d}"
         data = ex[image_key]
-        yield jobs.Item(name=f"{name}:{ident}", output=UNSAFE.sub("_", ident) + ext, load=lambda d=data: _decode(d))
+        yield Item(name=f"{name}:{ident}", output=UNSAFE.sub("_", ident) + ext, load=lambda d=data: _decode(d))
 
 
 def _decode(data: Any) -> Any:
@@ -87,54 +84,3 @@ def share_size(total: int | None) -> int | None:
         return None
     k, n = hosts.process()
     return len(range(k, total, n))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``scripts/stylize_tfds.py``."""
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        argument_default=argparse.SUPPRESS,
-        description="Stylize the images of a prepared tensorflow-datasets split with STYLE; write them and a "
-                    "manifest to OUT_DIR. Resumable: a rerun skips images already done.",
-    )
-    p.add_argument("style", metavar="STYLE", help="style image")
-    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created if missing)")
-    p.add_argument("--dataset", required=True, metavar="NAME", help="TFDS dataset name, e.g. imagenette")
-    p.add_argument("--split", default="train", metavar="SPLIT", help="TFDS split, e.g. 'train[:1000]' (default: train)")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="TFDS data_dir holding the prepared dataset")
-    p.add_argument("--image-key", default="image", metavar="KEY", help="image feature (default: image)")
-    cli._add_settings(p)
-    folder.add_job_options(p)
-    return p
-
-
-def run(args: dict[str, Any]) -> int:
-    """Stylize this process's share of the split; print the summary."""
-    folder.start_hosts(args)
-    folder.check_styles([args["style"]])
-    out_dir = pathlib.Path(args["out_dir"])
-    job = folder.make_job(args, out_dir, args["style"])  # bad options fail before any data is read
-    examples, total = open_split(args["dataset"], args["split"], args["data_dir"], args["image_key"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mine = hosts.share(items(examples, args["dataset"], args["split"], args["image_key"], "." + args["ext"]))
-    summary = jobs.run(mine, job, total=share_size(total), quiet=args["quiet"])
-    print(f"{out_dir}: {summary.line()}")
-    return folder.EXIT_SOME_FAILED if summary.failed else cli.EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``scripts/stylize_tfds.py``; user errors print one line and return 1."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else cli.EXIT_ERROR
-    try:
-        return run(vars(args))
-    except NSTError as e:
-        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return cli.EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Spatial control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer").
+"""Guided Gram matrices (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer").
 
 Mask r (values in [0, 1]) says where style r applies. At layer l it becomes the guidance channel
 T_r^l (the mask average-pooled like the network), the guided Gram matrix is
@@ -9,29 +9,33 @@ image is the content: x̂ = keep·c + (1 − keep)·x.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import images
-from .errors import NSTError
+from .. import vgg
 
 EPS = 1e-8
 
 
-def load_masks(sources: Sequence[images.ImageSource], hw: tuple[int, int], count: int) -> np.ndarray:
-    """The masks (paths, images or arrays; grey = mean of R, G, B) resized to ``hw``: (H, W, R) in [0, 1]."""
-    if len(sources) != count:
-        raise NSTError(f"{len(sources)} masks for {count} style images; give one mask per style")
-    planes = [images.resize(images.load_image(m), *hw).mean(axis=-1) for m in sources]
-    return np.stack(planes, axis=-1).astype(np.float32)
+def _pool2(t: np.ndarray) -> np.ndarray:
+    """2×2 average pooling, stride 2, odd rows/columns dropped (as the network's VALID pooling)."""
+    h, w = t.shape[0] // 2 * 2, t.shape[1] // 2 * 2
+    return t[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
 
 
-def at_size(masks: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """``masks`` (H, W, R) resized to ``hw`` (for coarse-to-fine scales)."""
-    return images.resize(masks, *hw)
+def layer_guides(masks: np.ndarray, layers: Sequence[str], model: str = "vgg19") -> dict[str, np.ndarray]:
+    """T_r^l for each layer: the (H, W, R) masks pooled as often as the network pools before l, (H_l, W_l, R)."""
+    pooled = [np.asarray(masks, np.float32)]
+    out = {}
+    for name in layers:
+        pools = vgg.layer(name, model).pools
+        while len(pooled) <= pools:
+            pooled.append(_pool2(pooled[-1]))
+        out[name] = pooled[pools]
+    return out
 
 
 def keep_map(masks: np.ndarray) -> np.ndarray:
@@ -39,23 +43,9 @@ def keep_map(masks: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - masks.sum(axis=-1, keepdims=True), 0.0, 1.0).astype(np.float32)
 
 
-def _pool2(t: jax.Array) -> jax.Array:
-    """2×2 average pooling, stride 2, odd rows/columns dropped (as the network's VALID pooling)."""
-    h, w = t.shape[0] // 2 * 2, t.shape[1] // 2 * 2
-    t = t[:h, :w]
-    return t.reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
-
-
-def layer_guides(masks: np.ndarray, layers: Sequence[str]) -> dict[str, jax.Array]:
-    """T_r^l for each layer ``conv{b}_{i}``: the masks pooled b − 1 times, shape (H_l, W_l, R)."""
-    out, t = {}, jnp.asarray(masks, jnp.float32)
-    by_block = sorted(layers, key=lambda name: int(name[4]))
-    pools = 0
-    for name in by_block:
-        while pools < int(name[4]) - 1:
-            t, pools = _pool2(t), pools + 1
-        out[name] = t
-    return out
+def composite(x: Any, content: Any, keep: Any) -> Any:
+    """x̂ = keep·c + (1 − keep)·x: the content where no style applies."""
+    return keep * content + (1.0 - keep) * x
 
 
 def guided_gram(features: jax.Array, guide: jax.Array) -> jax.Array:
@@ -78,12 +68,7 @@ def guided_style_loss(
     features: Mapping[str, jax.Array],
     target_grams: Mapping[str, jax.Array],
     guides: Mapping[str, jax.Array],
-    layer_weights: Mapping[str, float],
+    layer_weights: Mapping[str, Any],
 ) -> jax.Array:
     """L_style = Σ_l w_l E_l with guided E_l; ``target_grams[l]`` stacks A_r/M per region, (R, N, N)."""
     return sum(w * guided_style_layer_loss(features[l], target_grams[l], guides[l]) for l, w in layer_weights.items())
-
-
-def composite(x: jax.Array, content: jax.Array, keep: jax.Array) -> jax.Array:
-    """x̂ = keep·c + (1 − keep)·x: the content where no style applies."""
-    return keep * content + (1.0 - keep) * x

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .loop import compiler_options
+
 BATCH = "batch"
 Tree = TypeVar("Tree")
 
@@ -78,15 +80,13 @@ def data_parallel(loop: Any, params: Any, x: jax.Array, targets: Any, batched: S
 @functools.lru_cache(maxsize=8)
 def sharded_loop(loop: Any, devices: int, batched: tuple[str, ...] = ("content",)) -> Any:
     """``loop`` run under ``shard_map`` over ``devices`` local devices: each device takes its slice."""
-    from .optimize import compiler_options
-
     mesh, b, r = local_mesh(devices), PartitionSpec(BATCH), PartitionSpec()
     init_fn, run_fn, report_fn = (_unjitted(f) for f in (loop.init, loop.run, loop.losses))
 
     def over(fn: Callable, in_specs: tuple) -> Callable:
         # check_vma off: optax's line search mixes per-device and shared values in lax.cond branches
         mapped = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=b, check_vma=False)
-        return jax.jit(mapped, compiler_options=compiler_options())
+        return jax.jit(mapped, compiler_options=compiler_options() or None)
 
     def join(split: tuple, shared: Any) -> Any:
         return shared._replace(**dict(zip(batched, split)))
@@ -94,13 +94,13 @@ def sharded_loop(loop: Any, devices: int, batched: tuple[str, ...] = ("content",
     def part(t: Any) -> tuple[tuple, Any]:
         return tuple(getattr(t, f) for f in batched), t._replace(**dict.fromkeys(batched))
 
-    init = over(lambda p, x, c, t: init_fn(p, x, join(c, t)), (r, b, b, r))
-    run = over(lambda p, x, st, c, t, n: run_fn(p, x, st, join(c, t), n), (r, b, b, b, r, r))
-    report = over(lambda p, x, c, t: report_fn(p, x, join(c, t)), (r, b, b, r))
+    init = over(lambda p, x, c, t, h: init_fn(p, x, join(c, t), h), (r, b, b, r, r))
+    run = over(lambda p, x, st, c, t, h, n: run_fn(p, x, st, join(c, t), h, n), (r, b, b, b, r, r, r))
+    report = over(lambda p, x, c, t, h: report_fn(p, x, join(c, t), h), (r, b, b, r, r))
     return type(loop)(
-        init=lambda p, x, t: init(p, x, *part(t)),
-        run=lambda p, x, st, t, n: run(p, x, st, *part(t), n),
-        losses=lambda p, x, t: report(p, x, *part(t)),
+        init=lambda p, x, t, h: init(p, x, *part(t), h),
+        run=lambda p, x, st, t, h, n: run(p, x, st, *part(t), h, n),
+        losses=lambda p, x, t, h: report(p, x, *part(t), h),
     )
 
 

@@ -1,0 +1,167 @@
+"""Every flag of the ``jax-nst`` command, declared once; subcommands take the groups that apply to them.
+
+Settings flags are left out of the namespace when not given (``argparse.SUPPRESS``), so the
+Settings defaults and presets apply in one place (:func:`jax_nst.controls.presets.resolve`).
+Layer lists use the one grammar of :func:`jax_nst.settings.layer_weights` ("conv1_1:0.5,conv2_1").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, Callable, Iterable
+
+from .. import images, vgg
+from ..controls import presets
+from ..jobs import buckets
+from ..settings import DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESERVE_COLORS, REMATS, Settings
+
+FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
+CONTENT_ONLY = ("content_weight", "content_layers")
+"""Settings meaningless without a content image (texture synthesis)."""
+STYLE_ONLY = ("style_weight", "style_layers", "style_size", "style_blend_weights", "style_scale", "preserve_colors")
+"""Settings meaningless without a style image (feature inversion)."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for integers >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def number_list(kind: type) -> Callable[[str], tuple]:
+    """An argparse type for comma-separated numbers of ``kind``: "64,128" → (64, 128)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(item) for item in text.split(",") if item.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {text!r}") from None
+
+    return parse
+
+
+def _shown(name: str, defaults: dict[str, Any]) -> str:
+    """The default of Settings field ``name`` as help text shows it."""
+    value = defaults.get(name, FIELDS[name])
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    if name == "learning_rate" and value is None:
+        return ", ".join(f"{lr:g} for {opt}" for opt, lr in DEFAULT_LR.items())
+    if name == "style_size" and value is None:
+        return "same as --size"
+    if value is None or value == ():
+        return "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
+    # field: (flags, argparse keywords, help text); the default is appended from Settings
+    "size": (("--size",), {"type": int, "metavar": "PX"}, "long side of the output in px"),
+    "style_size": (("--style-size",), {"type": int, "metavar": "PX"}, "long side the style image is resized to"),
+    "steps": (("--steps",), {"type": int, "metavar": "N"}, "optimization steps"),
+    "optimizer": (("--optimizer",), {"choices": OPTIMIZERS}, "optimizer"),
+    "learning_rate": (("--lr", "--learning-rate"), {"type": float, "metavar": "LR"},
+                      "learning rate (L-BFGS: initial step)"),
+    "content_weight": (("--content-weight",), {"type": float, "metavar": "ALPHA"}, "content weight α"),
+    "style_weight": (("--style-weight",), {"type": float, "metavar": "BETA"}, "style weight β"),
+    "tv_weight": (("--tv-weight",), {"type": float, "metavar": "GAMMA"}, "total-variation weight γ"),
+    "content_layers": (("--content-layers",), {"metavar": "LAYERS"},
+                       "comma-separated content layers, each optionally name:weight"),
+    "style_layers": (("--style-layers",), {"metavar": "LAYERS"},
+                     "comma-separated style layers, each optionally name:weight"),
+    "normalization": (("--normalization",), {"choices": NORMALIZATIONS},
+                      "size: weights mean the same at every size (as for 512² px); paper: the paper's plain sums"),
+    "init": (("--init",), {"metavar": "INIT"},
+             f"starting image: {', '.join(INITS)} or an image file (./{INITS[0]} for a file named like a mode)"),
+    "pooling": (("--pooling",), {"choices": vgg.POOLINGS}, "pooling between VGG blocks"),
+    "model": (("--model",), {"choices": tuple(vgg.MODELS)}, "backbone (each with its own weights)"),
+    "seed": (("--seed",), {"type": int}, "random seed of the noise init"),
+    "report_every": (("--report-every",), {"type": int, "metavar": "N"}, "steps between progress reports"),
+    "lbfgs_memory": (("--lbfgs-memory",), {"type": int, "metavar": "M"}, "L-BFGS history length"),
+    "precision": (("--precision",), {"choices": PRECISIONS},
+                  "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
+    "remat": (("--remat",), {"choices": REMATS},
+              "recompute activations in the backward pass (auto: when memory would not suffice)"),
+    "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"},
+               "coarse-to-fine: optimize at these long sides first, then at --size"),
+    "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"},
+                    "steps at each of --scales (default: --steps each)"),
+    "style_blend_weights": (("--style-blend-weights",), {"type": number_list(float), "metavar": "W,W"},
+                            "weights of several STYLE images, mixed at the Gram level (default: equal)"),
+    "style_scale": (("--style-scale",), {"type": float, "metavar": "S"},
+                    "style image size relative to the output; small = finer texture"),
+    "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS},
+                        "keep the content's colours: luminance-only transfer or colour matching"),
+    "average": (("--average",), {"type": float, "metavar": "DECAY"},
+                "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)"),
+}
+assert set(SETTINGS_FLAGS) == set(FIELDS), "every Settings field has its flag"
+
+
+def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults: dict[str, Any] | None = None) -> None:
+    """One flag per Settings field, except ``skip``; ``defaults`` overrides the shown defaults (a mode's)."""
+    shown = defaults or {}
+    g = p.add_argument_group("stylization settings")
+    for name, (flags, kw, text) in SETTINGS_FLAGS.items():
+        if name in skip:
+            continue
+        has_default = "(default:" in text
+        g.add_argument(*flags, dest=name, **kw, help=text if has_default else f"{text} (default: {_shown(name, shown)})")
+
+
+def add_weights(p: argparse.ArgumentParser, **kw: Any) -> None:
+    """--weights."""
+    p.add_argument("--weights", metavar="PATH", **kw,
+                   help=f"VGG weights safetensors file of --model (default: ${vgg.WEIGHTS_ENV}, else the shipped "
+                        "weights of the model)")
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """Options of a command writing one image: weights, intermediate images, progress pictures, quiet."""
+    add_weights(p)
+    p.add_argument("--save-every", type=positive_int, metavar="N",
+                   help="also save the image every N steps as OUTSTEM_000050.EXT… beside OUT")
+    p.add_argument("--frames-every", type=positive_int, metavar="N",
+                   help="also write the image every N steps as OUTSTEM_frames.png (grid) and OUTSTEM_frames.gif")
+    p.add_argument("--loss-plot", metavar="PNG", help="also write the loss curves (needs matplotlib)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_style_options(p: argparse.ArgumentParser) -> None:
+    """--mask and --preset of the stylize command."""
+    p.add_argument("--mask", action="append", metavar="FILE",
+                   help="where a style applies (white), one per STYLE in order; the content stays where none does")
+    p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME",
+                   help=f"settings of a figure of the paper, overridden by other flags: {', '.join(presets.PRESETS)}")
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by the folder and TFDS jobs."""
+    p.add_argument("--batch-size", type=positive_int, metavar="B", default=None,
+                   help="images per batch, spread over the local devices (default: the local device count)")
+    p.add_argument("--resize", choices=buckets.POLICIES, default="bucket",
+                   help="bucket: long side --size, short side rounded to --bucket px; square: --size × --size; "
+                        "outputs keep the input's aspect ratio either way (default: %(default)s)")
+    p.add_argument("--bucket", type=positive_int, metavar="PX", default=buckets.DEFAULT_STEP,
+                   help="rounding of the short side under --resize bucket; 1 = exact (default: %(default)s)")
+    p.add_argument("--ext", default="png", choices=sorted(e.lstrip(".") for e in images.SAVE_FORMATS),
+                   help="output format (default: %(default)s)")
+    add_weights(p, default=None)
+    p.add_argument("-q", "--quiet", action="store_true", default=False, help="no progress bar")
+    g = p.add_argument_group("several hosts (jax.distributed)")
+    g.add_argument("--distributed", action="store_true", default=False,
+                   help="call jax.distributed.initialize(); process k of N takes the inputs with index %% N == k")
+    g.add_argument("--coordinator", metavar="HOST:PORT", default=None, help="coordinator address (default: detected)")
+    g.add_argument("--num-processes", type=positive_int, metavar="N", default=None)
+    g.add_argument("--process-id", type=int, metavar="K", default=None)
+
+
+def settings_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The Settings fields given on the command line, except ``init`` (which may name a file)."""
+    return {k: v for k, v in args.items() if k in FIELDS and k != "init"}

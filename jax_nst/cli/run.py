@@ -1,0 +1,150 @@
+"""Running a stylization from the command line: one image with a progress bar, frames and loss plot."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+
+from .. import api, images, progress
+from ..controls import presets, schedule
+from ..settings import INITS, Settings
+from .flags import settings_options
+
+PROG = "jax-nst"
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+CLI_REPORT_EVERY = 10
+"""Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
+
+
+def resolve_init(init: str | None, default: str = "content") -> Any:
+    """``init`` as ``stylize`` takes it: a mode name, or the loaded image."""
+    if init is None:
+        return default
+    return init if init in INITS else images.load_image(init)
+
+
+def report_on(options: dict[str, Any], *everies: int | None) -> dict[str, Any]:
+    """Make progress reports fall on every multiple of each of ``everies`` (saved images, frames)."""
+    every = options.get("report_every", CLI_REPORT_EVERY)
+    for n in everies:
+        every = every if n is None else math.gcd(every, n)
+    return {**options, "report_every": every}
+
+
+def settings_of(args: dict[str, Any], mode: dict[str, Any] | None = None, init: Any = "content") -> Settings:
+    """The Settings of a run: the mode's own settings, the preset, then the flags given (validated once)."""
+    given = {**(mode or {}), **settings_options(args)}
+    given = report_on(given, args.get("save_every"), args.get("frames_every"))
+    return presets.resolve(args.get("preset"), init, **given)
+
+
+def frame_path(out: pathlib.Path, step: int) -> pathlib.Path:
+    """Where the intermediate image of ``step`` goes: OUTSTEM_000050.EXT beside ``out``."""
+    return out.with_name(f"{out.stem}_{step:06d}{out.suffix}")
+
+
+def frame_files(out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """OUTSTEM_frames.png and OUTSTEM_frames.gif beside ``out``."""
+    return out.with_name(f"{out.stem}_frames.png"), out.with_name(f"{out.stem}_frames.gif")
+
+
+class Reporter:
+    """The stylize callback: a tqdm bar on stderr (from the first report on) and, optionally, frames.
+
+    On a terminal, a note says that the program is compiling until the first report replaces it.
+    """
+
+    NOTE = "compiling the optimization for this image size (a first run of a size takes longest)…"
+
+    def __init__(self, steps: int, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
+        self.steps, self.out, self.save_every, self.quiet = steps, out, save_every, quiet
+        self.bar = None
+        self.noted = not quiet and sys.stderr.isatty()
+        if self.noted:
+            sys.stderr.write(self.NOTE)
+            sys.stderr.flush()
+
+    def _unnote(self) -> None:
+        """Erase the compiling note (it never ends in a newline)."""
+        if self.noted:
+            sys.stderr.write("\r\033[K")
+            self.noted = False
+
+    def __call__(self, p: api.Progress) -> None:
+        """Advance the bar, show the losses, save a frame when one is due."""
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self._unnote()
+            self.bar = tqdm(total=self.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
+        losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in ("total", "content", "style"))
+        self.bar.set_postfix_str(losses, refresh=False)
+        self.bar.update(p.step - self.bar.n)
+        if self.save_every and p.step % self.save_every == 0:
+            images.save_image(p.image, frame_path(self.out, p.step))
+
+    def close(self, erase: bool = False) -> None:
+        """Finish the bar; ``erase`` removes it (on a terminal) so an error line stands alone."""
+        self._unnote()
+        if self.bar is not None:
+            self.bar.leave = not erase
+            self.bar.close()
+
+
+def recorder(args: dict[str, Any]) -> progress.Recorder | None:
+    """A Recorder when frames or a loss plot are asked for; checks the plot's path and matplotlib first."""
+    if args.get("loss_plot"):
+        images.check_writable_output(args["loss_plot"])
+        progress.require_matplotlib()
+    if not (args.get("frames_every") or args.get("loss_plot")):
+        return None
+    return progress.Recorder(args.get("frames_every"))
+
+
+def write_progress(rec: progress.Recorder | None, args: dict[str, Any], out: pathlib.Path) -> list[pathlib.Path]:
+    """Write the frames grid, the GIF and the loss curve that were asked for; returns their paths."""
+    written = []
+    if rec is not None and rec.every:
+        grid, gif = frame_files(out)
+        written += [progress.save_grid(rec.frames, grid), progress.save_gif(rec.frames, gif)]
+    if rec is not None and args.get("loss_plot"):
+        written.append(progress.save_loss_curve(rec, args["loss_plot"], out.name))
+    return written
+
+
+def stylize_to_file(
+    content: Any, style: Any, out: pathlib.Path, settings: Settings, *, init: Any = "content",
+    weights: str | None = None, save_every: int | None = None, quiet: bool = False, also: Any = None, **extra: Any,
+) -> str:
+    """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run.
+
+    ``also`` is a second progress callback; ``extra`` goes to ``stylize`` (e.g. masks).
+    """
+    steps = schedule.total_steps(settings)
+    reporter = Reporter(steps, out, save_every, quiet)
+    start = time.perf_counter()
+    try:
+        result = api.stylize(content, style, weights=weights, init=init, callback=progress.chain(reporter, also),
+                             settings=settings, **extra)
+    except BaseException:
+        reporter.close(erase=True)
+        raise
+    reporter.close()
+    images.save_image(result, out)
+    h, w = result.shape[:2]
+    return f"({w}x{h}, {steps} steps, {time.perf_counter() - start:.1f} s)"
+
+
+def run_one(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, **extra: Any) -> int:
+    """Stylize to ``args["output"]`` with the progress outputs asked for; print what was written."""
+    out = pathlib.Path(args["output"])
+    rec = recorder(args)
+    summary = stylize_to_file(content, style, out, settings, init=init, weights=args.get("weights"),
+                              save_every=args.get("save_every"), quiet=args.get("quiet", False), also=rec, **extra)
+    print(f"wrote {out} {summary}")
+    for path in write_progress(rec, args, out):
+        print(f"wrote {path}")
+    return EXIT_OK

@@ -1,0 +1,44 @@
+"""``jax-nst CONTENT STYLE [STYLE ...] -o OUT``: stylize one image file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import images
+from . import flags, run
+
+EPILOG = (
+    f"other commands: {run.PROG} demo | layers | reconstruct | synthesize | folder | tfds | convert-weights "
+    f"(see '{run.PROG} COMMAND -h'). A content file named like a command must be given as a path, e.g. ./demo. "
+    "Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``jax-nst CONTENT STYLE -o OUT``; options left out are absent from the namespace."""
+    p = argparse.ArgumentParser(
+        prog=run.PROG, argument_default=argparse.SUPPRESS, epilog=EPILOG,
+        description="Neural style transfer (Gatys et al.): paint CONTENT in the style of STYLE.",
+    )
+    p.add_argument("content", metavar="CONTENT", help="content image file")
+    p.add_argument("style", metavar="STYLE", nargs="+",
+                   help="style image file; several are blended (--style-blend-weights) or placed (--mask)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help=f"output image ({', '.join(sorted(images.SAVE_FORMATS))})")
+    flags.add_style_options(p)
+    flags.add_output_options(p)
+    flags.add_settings(p)
+    return p
+
+
+def main(args: dict[str, Any]) -> int:
+    """Validate everything cheap (options, output location), then load the images and stylize."""
+    init = args.get("init")
+    settings = run.settings_of(args, init=init or "content")
+    images.check_writable_output(args["output"])
+    content = images.load_image(args["content"])
+    loaded = [images.load_image(path) for path in args["style"]]
+    style = loaded[0] if len(loaded) == 1 else loaded
+    masks = {"masks": [images.load_image(m) for m in args["mask"]]} if args.get("mask") else {}
+    return run.run_one(args, content, style, settings, run.resolve_init(init), **masks)

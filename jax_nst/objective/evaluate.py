@@ -1,0 +1,44 @@
+"""The objective of one image: L_total = Σ_terms weight · term, all terms from one VGG forward pass."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from .. import vgg
+from .guided import composite
+from .targets import Targets
+from .terms import terms_of
+
+PARTS = ("content", "style", "tv")
+"""Terms every report names (0 where a term is off)."""
+
+
+def evaluate(
+    params: vgg.Params, prepared: Mapping | None, x: jax.Array, targets: Targets, hyper: Any, program: Any,
+    remat: bool = False,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(L_total, {"total", term name: unweighted value}) for one image x (H, W, 3).
+
+    x is evaluated at clip(x, 0, 1) (and with masks, the content where they keep it). Feature terms
+    are computed inside the VGG pass, block by block (``remat``: per-block rematerialization).
+    ``hyper`` holds each term's weight under the term's name (α ``content``, β ``style``, γ ``tv``).
+    """
+    x = jnp.clip(x, 0.0, 1.0)
+    if targets.keep is not None:
+        x = composite(x, targets.pixels, targets.keep)
+    active = terms_of(program)
+    on_features = [t for t in active if t.layers]
+
+    def tap(layer: str, f: jax.Array) -> dict[str, jax.Array]:
+        return {t.name: t.fn({layer: f[0]}, x, targets, hyper) if layer in t.layers else jnp.zeros(()) for t in on_features}
+
+    parts = dict.fromkeys(PARTS, jnp.zeros(()))
+    if on_features:
+        parts.update(vgg.apply(params, x[None], program.layers, pooling=program.pooling, model=program.model,
+                               precision=program.precision, conv=program.conv, remat=remat, tap=tap, prepared=prepared))
+    parts.update({t.name: t.fn({}, x, targets, hyper) for t in active if not t.layers})
+    total = sum(getattr(hyper, name) * value for name, value in parts.items())
+    return total, {"total": total, **parts}

@@ -1,0 +1,70 @@
+"""What the image is pulled towards: content features P_l and style Gram matrices A_l, computed once.
+
+Each is one compiled program per image shape (the Program is static), so a first call compiles a
+handful of programs rather than one per eager operation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import vgg
+from . import guided, terms
+
+
+class Targets(NamedTuple):
+    """Content features P_l and normalized style Grams A_l/M_l.
+
+    With masks: ``style[l]`` stacks one Gram per region (R, N, N), ``guides[l]`` holds T_r^l
+    (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay.
+    """
+
+    content: dict[str, jax.Array]
+    style: dict[str, jax.Array]
+    guides: dict[str, jax.Array] | None = None
+    keep: jax.Array | None = None
+    pixels: jax.Array | None = None
+
+
+BATCHED = ("content", "pixels")
+"""Targets fields with one entry per content image."""
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def content_features(params: vgg.Params, batch: jax.Array, program: Any) -> dict[str, jax.Array]:
+    """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
+    return vgg.features(params, batch, program.content_layers, program.pooling, program.model, program.precision,
+                        program.conv)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, jax.Array]:
+    """A_l / M_l: the normalized Gram matrices of one style image (H, W, 3) at the style layers."""
+    feats = vgg.features(params, style[None], program.style_layers, program.pooling, program.model,
+                         program.precision, program.conv)
+    return {l: terms.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
+
+
+def blend_grams(grams: Sequence[Mapping[str, jax.Array]], weights: Sequence[float]) -> dict[str, jax.Array]:
+    """A_l = Σ_k w_k A_l^(k): the style targets of several styles mixed at the Gram level (on the host)."""
+    return {l: sum(np.float32(w) * np.asarray(g[l]) for w, g in zip(weights, grams)) for l in grams[0]}
+
+
+def build(
+    params: vgg.Params, batch: np.ndarray, styles: Sequence[np.ndarray], program: Any,
+    blend: Sequence[float] | None = None, masks: np.ndarray | None = None,
+) -> Targets:
+    """P_l of each content, and A_l = Σ_k w_k A_l^(k) blended over the styles by ``blend`` (Gram level),
+    or with ``masks`` (H, W, R) one A_l per region plus the guides T_r^l and the keep map."""
+    content = content_features(params, jnp.asarray(batch), program)
+    grams = [style_grams(params, jnp.asarray(img), program) for img in styles]
+    if masks is None:
+        return Targets(content, blend_grams(grams, np.ones(len(grams)) / len(grams) if blend is None else blend))
+    stacked = {l: jnp.stack([g[l] for g in grams]) for l in grams[0]}
+    guides = guided.layer_guides(masks, program.style_layers, program.model)
+    return Targets(content, stacked, guides, guided.keep_map(masks), np.asarray(batch))

@@ -1,0 +1,157 @@
+"""The compiled optimization loop of one image (optax Adam or L-BFGS); batches are the same under ``vmap``.
+
+The image x is (H, W, 3) RGB in [0, 1]: after every step x is projected onto [0, 1], and line-search
+trial points are evaluated at clip(x, 0, 1), so every image the objective sees is valid. L-BFGS
+reuses f and ∇f from its line search's last trial point (exact where no pixel was clipped; the
+projection keeps pixels from getting stuck at zero gradient outside the box).
+
+Every function takes the traced :class:`jax_nst.settings.Hyper` (loss weights, learning rate, EMA
+decay): one compiled program per :class:`jax_nst.settings.Program` and image shape serves all weights.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import objective, vgg
+from ..objective import Targets
+from . import memory
+
+MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+"""On CPU the memory-minimizing scheduler: half the peak memory, no slower."""
+
+
+class Averaged(NamedTuple):
+    """Optimizer state with the iterate average x̄ (``average`` > 0) and its step count t."""
+
+    inner: optax.OptState
+    mean: jax.Array
+    count: jax.Array
+
+
+class Loop(NamedTuple):
+    """Compiled pieces of an optimization; batch versions take a leading batch axis on x, state, content."""
+
+    init: Callable  # (params, x, targets, hyper) -> optimizer state
+    run: Callable  # (params, x, state, targets, hyper, n) -> (x, state, function evaluations)
+    losses: Callable  # (params, x, targets, hyper) -> {"total", "content", "style", "tv"}
+
+
+def make_optimizer(program: Any, learning_rate: jax.Array) -> optax.GradientTransformationExtraArgs:
+    """optax Adam, or L-BFGS with a zoom (strong Wolfe) line search starting from step 1."""
+    if program.optimizer == "adam":
+        return optax.adam(learning_rate)
+    linesearch = optax.scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
+    return optax.lbfgs(learning_rate=learning_rate, memory_size=program.lbfgs_memory, linesearch=linesearch)
+
+
+def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = None, prepare: bool = True) -> Loop:
+    """Jitted init / n-step run / loss report, one compilation per image shape.
+
+    ``run`` performs n optimizer steps in a ``lax.fori_loop`` on the device, so the host is involved
+    only between calls (progress reports). ``scheduler``: XLA options (default: the memory-optimized
+    scheduler on CPU); ``prepare``: derive the kernels' transforms once per call, not per evaluation.
+    """
+    lbfgs = program.optimizer == "lbfgs"
+
+    def value_fn(params, prepared, targets, hyper):
+        def f(y):
+            remat = memory.use_remat(program, y.shape)  # decided when tracing, from the image size
+            return objective.evaluate(params, prepared, y, targets, hyper, program, remat)
+
+        return f
+
+    def step(params, prepared, carry, targets, hyper):
+        x, state, evals = carry
+        f = lambda y: value_fn(params, prepared, targets, hyper)(y)[0]  # noqa: E731
+        opt = make_optimizer(program, hyper.learning_rate)
+        if lbfgs:  # the line search's last evaluation left f(x) and ∇f(x) in the state
+            v, g = optax.tree_utils.tree_get(state, "value"), optax.tree_utils.tree_get(state, "grad")
+        else:
+            v, g = jax.value_and_grad(f)(x)
+        updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
+        x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+        evals = evals + (optax.tree_utils.tree_get(state, "num_linesearch_steps") if lbfgs else 1)
+        return x, state, evals
+
+    if program.average:
+        step = averaged_step(step)
+
+    def run(params, x, state, targets, hyper, n):
+        prepared = _prepare(params, program, prepare)
+        body = lambda _, carry: step(params, prepared, carry, targets, hyper)  # noqa: E731
+        return jax.lax.fori_loop(0, n, body, (x, state, jnp.zeros((), jnp.int32)))
+
+    def init(params, x, targets, hyper):
+        state = make_optimizer(program, hyper.learning_rate).init(x)
+        if lbfgs:
+            f = value_fn(params, _prepare(params, program, prepare), targets, hyper)
+            v, g = jax.value_and_grad(lambda y: f(y)[0])(x)
+            state = optax.tree_utils.tree_set(state, value=v, grad=g)
+        state = jax.tree.map(lambda a: jnp.asarray(a, a.dtype), state)  # strong types: `run` compiles once
+        return Averaged(state, x, jnp.zeros((), jnp.int32)) if program.average else state
+
+    def report(params, x, targets, hyper):
+        return value_fn(params, _prepare(params, program, prepare), targets, hyper)(x)[1]
+
+    if batched:
+        axes = Targets(content=0, style=None, pixels=0)
+        init = jax.vmap(init, in_axes=(None, 0, axes, None))
+        run = _each_image(run) if lbfgs else jax.vmap(run, in_axes=(None, 0, 0, axes, None, None))
+        report = jax.vmap(report, in_axes=(None, 0, axes, None))
+    options = compiler_options() if scheduler is None else scheduler
+    jit = functools.partial(jax.jit, compiler_options=options or None)
+    return Loop(init=jit(init), run=jit(run), losses=jit(report))
+
+
+def _prepare(params: vgg.Params, program: Any, prepare: bool) -> dict | None:
+    """The "prepared" collection of ``program``'s convolution (None: each evaluation derives its own)."""
+    return vgg.prepare(params, program.conv, program.precision) if prepare else None
+
+
+def _each_image(run: Callable) -> Callable:
+    """``run`` over a batch with ``lax.map``, one image after the other inside the compiled call.
+
+    For L-BFGS instead of ``vmap``: optax's zoom line search picks its branch with ``lax.cond``
+    and both branches evaluate f; under ``vmap`` the cond becomes a select, so every line-search
+    iteration cost two evaluations per image (measured: a batch of 2 took 3.8× one image's time).
+    """
+
+    def fn(params, x, state, targets, hyper, n):
+        def one(args):
+            xi, si, fields = args
+            return run(params, xi, si, targets._replace(**fields), hyper, n)
+
+        return jax.lax.map(one, (x, state, {f: getattr(targets, f) for f in objective.BATCHED}))
+
+    return fn
+
+
+def compiler_options() -> dict[str, str]:
+    """XLA options of the compiled loop: :data:`MEMORY_SCHEDULER` on CPU, none elsewhere."""
+    return MEMORY_SCHEDULER if jax.default_backend() == "cpu" else {}
+
+
+def averaged_step(step: Callable) -> Callable:
+    """``step`` that also updates the bias-corrected EMA of x: x̄_t = x̄_{t−1} + (1−d)/(1−dᵗ)·(x_t − x̄_{t−1})."""
+
+    def fn(params, prepared, carry, targets, hyper):
+        x, state, evals = carry
+        x, inner, evals = step(params, prepared, (x, state.inner, evals), targets, hyper)
+        t = state.count + 1
+        d = hyper.average.astype(x.dtype)
+        w = (1.0 - d) / (1.0 - jnp.power(d, t.astype(x.dtype)))
+        return x, Averaged(inner, state.mean + w * (x - state.mean), t), evals
+
+    return fn
+
+
+def output_image(x: Any, state: Any, average: bool) -> np.ndarray:
+    """The image to show and return, clipped to [0, 1]: the iterate average x̄ when averaging, else x."""
+    return np.clip(np.asarray(state.mean if average else x), 0.0, 1.0)

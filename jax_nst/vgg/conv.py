@@ -1,0 +1,140 @@
+"""Implementations of the VGG 3×3 convolution, passed to the Flax module as its ``conv``.
+
+An implementation is a hashable callable ``conv(x, kernel, **prepared) -> y`` (3×3, stride 1, zero
+padding 1, NHWC × HWIO) with ``prepare(kernel) -> prepared``: arrays derived from the kernel once
+per compiled call (kept in the "prepared" collection, apart from the params), since XLA does not
+hoist kernel transposes and transforms out of the optimization loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+WINOGRAD_MIN_CHANNELS = 256
+"""float32 convolutions with this many input or output channels use Winograd F(2×2, 3×3) on CPU.
+
+It needs 2.25× fewer multiplications; measured on XLA:CPU 1.6× faster for VGG blocks 3–5 and
+slower for blocks 1–2 (64–128 channels), where its transforms cost more than they save.
+"""
+_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)  # input transform Bᵀ
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)  # kernel transform G
+_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)  # output transform Aᵀ
+
+
+class Conv(Protocol):
+    """What the module calls for each convolution."""
+
+    def prepare(self, kernel: jax.Array) -> dict[str, jax.Array]: ...
+
+    def __call__(self, x: jax.Array, kernel: jax.Array, **prepared: jax.Array) -> jax.Array: ...
+
+
+def lax_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """y = x ⋆ k, 3×3 "same"; bfloat16 inputs give a float32 (accumulated) result."""
+    wide = jnp.float32 if x.dtype == jnp.bfloat16 else None
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=wide
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Direct:
+    """``lax.conv_general_dilated`` with autodiff's gradient: the reference implementation."""
+
+    def prepare(self, kernel: jax.Array) -> dict[str, jax.Array]:
+        return {}
+
+    def __call__(self, x: jax.Array, kernel: jax.Array, **prepared: jax.Array) -> jax.Array:
+        return lax_conv(x, kernel)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fast:
+    """The CPU-tuned convolution: input gradient as a plain convolution, Winograd for wide float32 layers.
+
+    ∂L/∂x = ∂L/∂y ⋆ k̃ with k̃ = :func:`adjoint_kernel` (flipped, in/out swapped): written out because
+    XLA:CPU runs the generic transposed convolution about 2.5× slower inside loops. Convolutions with
+    ≥ ``winograd_min_channels`` channels run as Winograd F(2×2, 3×3) on CPU. Gradients equal autodiff's.
+    """
+
+    winograd_min_channels: int = WINOGRAD_MIN_CHANNELS
+
+    def uses_winograd(self, kernel: jax.Array) -> bool:
+        """Whether a convolution with ``kernel`` runs as Winograd F(2×2, 3×3)."""
+        wide = max(kernel.shape[-2:]) >= self.winograd_min_channels
+        return wide and kernel.dtype == jnp.float32 and jax.default_backend() == "cpu"
+
+    def operator(self, kernel: jax.Array) -> jax.Array:
+        """What is applied for ``kernel``: its Winograd transform (16, in, out) or the kernel itself."""
+        return winograd_kernel(kernel) if self.uses_winograd(kernel) else kernel
+
+    def prepare(self, kernel: jax.Array) -> dict[str, jax.Array]:
+        """{forward, adjoint}: the operators of the convolution and of its input gradient."""
+        return {"forward": self.operator(kernel), "adjoint": self.operator(adjoint_kernel(kernel))}
+
+    def __call__(self, x: jax.Array, kernel: jax.Array, **prepared: jax.Array) -> jax.Array:
+        ops = prepared or self.prepare(kernel)
+        return _conv_with(x, kernel, ops["forward"], ops["adjoint"])
+
+
+DEFAULT = Fast()
+
+
+def adjoint_kernel(kernel: jax.Array) -> jax.Array:
+    """The kernel of the convolution's input gradient: flipped in space, in/out swapped (HWIO)."""
+    return jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))
+
+
+def winograd_kernel(kernel: jax.Array) -> jax.Array:
+    """U = G g Gᵀ of a (3, 3, in, out) kernel, as (16, in, out)."""
+    u = jnp.einsum("ai,ijcd,bj->abcd", _G, kernel, _G, precision=jax.lax.Precision.HIGHEST)
+    return u.reshape(16, *kernel.shape[2:])
+
+
+def _combine(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
+    """Σ_k row[k]·parts[k], skipping zeros and multiplications by ±1."""
+    terms = [p if c == 1 else -p if c == -1 else float(c) * p for c, p in zip(row, parts) if c != 0]
+    return functools.reduce(jnp.add, terms)
+
+
+def winograd(x: jax.Array, u: jax.Array) -> jax.Array:
+    """The 3×3 "same" convolution of NHWC ``x`` with U = ``winograd_kernel(g)``: 2×2 output tiles."""
+    b, h, w, _ = x.shape
+    th, tw = -(-h // 2), -(-w // 2)
+    xp = jnp.pad(x, ((0, 0), (1, 2 * th + 1 - h), (1, 2 * tw + 1 - w), (0, 0)))
+    rows = [_combine([xp[:, k : k + 2 * th : 2] for k in range(4)], r) for r in _BT]
+    v = [_combine([row[:, :, k : k + 2 * tw : 2] for k in range(4)], r) for row in rows for r in _BT]
+    m = jnp.einsum("ptc,pcd->ptd", jnp.stack(v).reshape(16, b * th * tw, -1), u).reshape(4, 4, b, th, tw, -1)
+    half = [_combine([m[a] for a in range(4)], r) for r in _AT]  # (4, b, th, tw, out) per output row
+    y = jnp.stack([jnp.stack([_combine([hi[j] for j in range(4)], r) for r in _AT], 3) for hi in half], 2)
+    return y.reshape(b, 2 * th, 2 * tw, -1)[:, :h, :w]
+
+
+def _apply(x: jax.Array, op: jax.Array) -> jax.Array:
+    """The convolution given by ``op``: a (3, 3, in, out) kernel, or a (16, in, out) Winograd transform."""
+    return winograd(x, op) if op.ndim == 3 else lax_conv(x, op)
+
+
+@jax.custom_vjp
+def _conv_with(x: jax.Array, kernel: jax.Array, forward: jax.Array, adjoint: jax.Array) -> jax.Array:
+    return _apply(x, forward)
+
+
+def _conv_fwd(x: jax.Array, kernel: jax.Array, forward: jax.Array, adjoint: jax.Array):
+    return _apply(x, forward), (x, kernel, forward, adjoint)
+
+
+def _conv_bwd(res, g: jax.Array):
+    x, kernel, forward, adjoint = res
+    _, kernel_vjp = jax.vjp(lambda k: lax_conv(x, k), kernel)  # dead code unless params need grads
+    dx = _apply(g.astype(adjoint.dtype), adjoint).astype(x.dtype)
+    return dx, kernel_vjp(g)[0], jnp.zeros_like(forward), jnp.zeros_like(adjoint)  # only `kernel` defines the output
+
+
+_conv_with.defvjp(_conv_fwd, _conv_bwd)

@@ -1,0 +1,169 @@
+"""The objective: Gram matrix and loss properties against their definitions, traced weights, normalization."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_nst
+from jax_nst import images, objective, samples
+from jax_nst.objective import terms
+from jax_nst.settings import Settings
+
+RNG = np.random.default_rng(0)
+F = jnp.asarray(RNG.random((6, 5, 4)), jnp.float32)  # H, W, N
+
+
+def test_gram_is_symmetric_and_matches_the_sum():
+    g = np.asarray(terms.gram_matrix(F))
+    flat = np.asarray(F).reshape(-1, 4)
+    np.testing.assert_allclose(g, g.T, rtol=1e-6)
+    np.testing.assert_allclose(g, flat.T @ flat, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(terms.gram_matrix(F, normalize=True)), flat.T @ flat / 30, rtol=1e-5)
+
+
+def test_gram_is_invariant_to_permuting_pixels():
+    flat = np.asarray(F).reshape(-1, 4)
+    shuffled = jnp.asarray(RNG.permutation(flat).reshape(F.shape))
+    np.testing.assert_allclose(np.asarray(terms.gram_matrix(shuffled)), np.asarray(terms.gram_matrix(F)), rtol=1e-5)
+
+
+def test_gram_batches():
+    batch = jnp.stack([F, 2 * F])
+    g = terms.gram_matrix(batch)
+    assert g.shape == (2, 4, 4)
+    np.testing.assert_allclose(np.asarray(g[1]), 4 * np.asarray(terms.gram_matrix(F)), rtol=1e-5)
+
+
+def test_losses_of_an_image_against_itself_are_zero():
+    assert float(terms.content_loss(F, F)) == 0.0
+    assert abs(float(terms.style_layer_loss(F, terms.gram_matrix(F, normalize=True)))) < 1e-12
+    assert float(terms.tv_loss(jnp.full((5, 5, 3), 0.3))) == 0.0
+
+
+def test_content_loss_is_half_squared_error():
+    p = F + 0.5
+    np.testing.assert_allclose(float(terms.content_loss(F, p)), 0.5 * 0.25 * F.size, rtol=1e-5)
+
+
+def test_style_layer_loss_matches_paper_normalization():
+    other = jnp.asarray(RNG.random(F.shape), jnp.float32)
+    g, a = np.asarray(terms.gram_matrix(F), np.float64), np.asarray(terms.gram_matrix(other), np.float64)
+    n, m = 4, 30
+    want = np.sum((g - a) ** 2) / (4 * n**2 * m**2)
+    got = float(terms.style_layer_loss(F, terms.gram_matrix(other, normalize=True)))
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_style_loss_weights_layers():
+    feats = {"a": F, "b": 2 * F}
+    targets = {"a": jnp.zeros((4, 4)), "b": jnp.zeros((4, 4))}
+    ea = float(terms.style_layer_loss(F, targets["a"]))
+    eb = float(terms.style_layer_loss(2 * F, targets["b"]))
+    np.testing.assert_allclose(float(terms.style_loss(feats, targets, {"a": 0.25, "b": 2.0})), 0.25 * ea + 2 * eb, rtol=1e-5)
+
+
+def test_tv_loss_of_a_step_edge():
+    img = jnp.zeros((4, 4, 3)).at[:, 2:].set(1.0)  # one vertical edge, 4 rows × 3 channels
+    assert float(terms.tv_loss(img)) == 12.0
+
+
+def test_total_loss_and_gradients_are_finite():
+    img = jnp.asarray(RNG.random((8, 8, 3)), jnp.float32)
+
+    def total(x):
+        c = terms.content_loss(x, 0.5 * jnp.ones_like(x))
+        s = terms.style_layer_loss(x, jnp.eye(3))
+        return c + 10.0 * s + 0.1 * terms.tv_loss(x)
+
+    g = jax.grad(total)(img)
+    assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
+
+
+# --- the objective as traced terms -----------------------------------------------------------------
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def counting_compilations():
+    """Collects one entry per XLA compilation made inside the block (jax.monitoring)."""
+    seen: list[str] = []
+
+    def listener(event: str, duration: float, **kw) -> None:
+        if event == COMPILE_EVENT:
+            seen.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_changing_weights_and_learning_rate_compiles_nothing(content_small, style_small, optimizer):
+    opts = dict(size=32, steps=2, report_every=1, optimizer=optimizer)
+    first = jax_nst.stylize(content_small, style_small, **opts)
+    changed = dict(content_weight=3.0, style_weight=40.0, tv_weight=2.0, learning_rate=0.3,
+                   content_layers="conv4_2:2", style_layers="conv5_1:0.05,conv1_1:0.7,conv2_1,conv3_1,conv4_1")
+    with counting_compilations() as seen:
+        second = jax_nst.stylize(content_small, style_small, **changed, **opts)
+    assert seen == []
+    assert np.abs(second - first).max() > 1e-3  # the new weights were used
+
+
+def test_weights_enter_the_loss_as_traced_values(params, content_small, style_small):
+    s = Settings(size=48, tv_weight=1.0)
+    program = s.program()
+    targets = objective.targets.build(params, content_small[None], [style_small], program)
+    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    x = jnp.asarray(np.clip(content_small + 0.05, 0, 1))
+    f = jax.jit(lambda h: objective.evaluate(params, None, x, targets, h, program))
+    total, parts = f(s.hyper())
+    twice, parts2 = f(s.replace(style_weight=2 * s.style_weight, tv_weight=3.0).hyper())
+    assert float(twice) == pytest.approx(float(total) + s.style_weight * float(parts["style"]) + 2 * float(parts["tv"]),
+                                         rel=1e-5)
+    assert f._cache_size() == 1
+
+
+def test_size_normalization_gives_the_content_term_its_512_px_value(params, content_small):
+    base = images.load_image(samples.CONTENT, 128)
+    ripple = 0.1 * np.sin(np.arange(base.shape[1]) / 5.0)[None, :, None]
+    values = {}
+    for side in (64, 128):
+        c = images.resize(base, *images.fit_long_side(*base.shape[:2], side))
+        x = np.clip(images.resize(base + ripple, *c.shape[:2]), 0, 1)
+        for norm in ("size", "paper"):
+            s = Settings(style_weight=0.0, normalization=norm)
+            t = objective.targets.build(params, c[None], [c], s.program())
+            t = t._replace(content={l: f[0] for l, f in t.content.items()})
+            values[side, norm] = float(objective.evaluate(params, None, jnp.asarray(x), t, s.hyper(), s.program())[1]["content"])
+    size_ratio = values[128, "size"] / values[64, "size"]
+    assert 0.5 < size_ratio < 2.0  # the same picture gives about the same normalized term at both sizes
+    h, w = (images.fit_long_side(*base.shape[:2], side) for side in (64, 128))
+    m64, m128 = (hw[0] // 8 * (hw[1] // 8) for hw in (h, w))
+    assert values[128, "paper"] / values[64, "paper"] == pytest.approx(size_ratio * m128 / m64, rel=1e-4)
+    s = (512 // 8) ** 2 / m128  # size = paper × (64²/M_l) for conv4_2
+    assert values[128, "size"] == pytest.approx(values[128, "paper"] * s, rel=1e-5)
+
+
+def test_first_stylize_compiles_a_handful_of_programs(tmp_path):
+    script = (
+        "import jax, jax_nst\n"
+        "from jax_nst import samples\n"
+        "n = []\n"
+        f"jax.monitoring.register_event_duration_secs_listener(lambda e, d, **k: n.append(e) if e == {COMPILE_EVENT!r} else None)\n"
+        "jax_nst.stylize(samples.CONTENT, samples.STYLE, size=32, steps=2, report_every=1)\n"
+        "print(len(n))\n"
+    )
+    env = {**os.environ, "JAX_NST_NO_COMPILE_CACHE": "1"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600, check=True)
+    assert int(out.stdout.split()[-1]) <= 12
