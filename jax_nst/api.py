@@ -11,7 +11,7 @@ import numpy as np
 
 from . import images, objective, optimize, vgg
 from .controls import color, presets, schedule, styles
-from .controls import masks as masks_
+from .controls import masks as region_masks
 from .errors import NSTError
 from .objective import guided
 from .optimize import memory, sharding
@@ -91,7 +91,7 @@ def stylize_batch(
     _check_scales(s, batch.shape[1:3], style_imgs)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
-    mask = None if masks is None else masks_.load_masks(masks, batch.shape[1:3], len(style_imgs))
+    mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_imgs))
     params = _params(*_weights_key(weights, s.model))
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
     blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
@@ -99,7 +99,7 @@ def stylize_batch(
     for k in schedule.plan(s):
         hw = schedule.shape_at(batch.shape[1:3], k.size)
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
-        mask_k = None if mask is None else masks_.at_size(mask, hw)
+        mask_k = None if mask is None else region_masks.at_size(mask, hw)
         program = k.program(masked=mask is not None)
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from jax_nst import images, samples, vgg
+
+os.environ.setdefault("JAX_NST_NO_COMPILE_CACHE", "1")  # CLI runs in tests leave the user's cache alone
 
 
 @pytest.fixture(scope="session")

@@ -339,3 +339,16 @@ def test_python_m_error_exit_code(out_dir) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("jax-nst: error: cannot read image 'missing.png'")
+
+
+def test_second_run_loads_compiled_programs_from_the_cache(inputs, out_dir, tmp_path) -> None:
+    cache = tmp_path / "xla-cache"
+    env = {k: v for k, v in os.environ.items() if k != "JAX_NST_NO_COMPILE_CACHE"}
+    run = lambda: subprocess.run([sys.executable, "-m", "jax_nst", *inputs, "-o", str(out_dir / "c.png"), *TINY],  # noqa: E731
+                                 env={**env, "JAX_NST_CACHE_DIR": str(cache)}, capture_output=True, text=True, timeout=300)
+    first = run()
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries, "the first run wrote its compiled programs"
+    second = run()
+    assert second.returncode == 0 and sorted(p.name for p in cache.iterdir()) == entries  # nothing new compiled

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from jax_nst import vgg
+from jax_nst import cli, vgg
+from jax_nst.errors import NSTError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "weights"))
 import convert  # noqa: E402
@@ -112,9 +113,13 @@ def test_conversion_is_reproducible(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-def test_unknown_format_is_refused(tmp_path):
-    with pytest.raises(SystemExit, match="unknown weights format"):
+def test_unknown_format_is_refused(tmp_path, capsys):
+    with pytest.raises(NSTError, match="unknown weights format"):
         convert.convert(tmp_path / "weights.onnx", tmp_path / "out.safetensors")
+    assert cli.main(["convert-weights", str(tmp_path / "weights.onnx"), str(tmp_path / "out.safetensors")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown weights format" in err[0]
+    assert not (tmp_path / "out.safetensors").exists()
 
 
 def test_quantize_stores_an_8bit_codebook_close_to_the_kernels(tmp_path: Path) -> None:

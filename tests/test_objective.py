@@ -167,3 +167,20 @@ def test_first_stylize_compiles_a_handful_of_programs(tmp_path):
     env = {**os.environ, "JAX_NST_NO_COMPILE_CACHE": "1"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600, check=True)
     assert int(out.stdout.split()[-1]) <= 12
+
+
+def test_learning_rate_follows_the_optimizer_unless_given():
+    assert Settings().replace(optimizer="adam").lr == 0.02
+    assert float(Settings().replace(optimizer="adam").hyper().learning_rate) == pytest.approx(0.02)
+    assert Settings(optimizer="adam").replace(optimizer="lbfgs").lr == 1.0
+    assert Settings(learning_rate=0.5).replace(optimizer="adam").lr == 0.5
+
+
+def test_program_and_hyper_split_the_settings():
+    base = Settings()
+    assert base.replace(style_weight=1.0, tv_weight=3.0, size=64, steps=3, seed=5).program() == base.program()
+    assert base.replace(style_layers="conv5_1,conv1_1").program() == base.replace(style_layers="conv1_1,conv5_1").program()
+    assert base.replace(style_weight=0.0).program().style_layers == ()
+    assert base.replace(pooling="max").program() != base.program()
+    h = base.replace(style_layers="conv1_1:0.75,conv2_1").hyper()
+    assert float(h.style_layers["conv1_1"]) == 0.75 and float(h.style_layers["conv2_1"]) == 0.5

@@ -1,4 +1,4 @@
-"""The wheel carries the weights, their provenance and the sample images."""
+"""The wheel carries every subpackage, the weights, their provenance, the licence and the sample images."""
 
 from __future__ import annotations
 
@@ -20,3 +20,7 @@ def test_wheel_ships_weights_and_samples(tmp_path):
         assert f"jax_nst/weights/{model}.provenance.json" in names
     assert {"jax_nst/samples/content.jpg", "jax_nst/samples/style.png"} <= names
     assert not any(n.startswith("tests/") for n in names)
+    for package in ("cli", "controls", "jobs", "objective", "optimize", "vgg"):
+        assert f"jax_nst/{package}/__init__.py" in names
+    assert any(n.endswith("licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
+    assert wheel.stat().st_size < 40 * 2**20  # both weight files are 8-bit codebooks

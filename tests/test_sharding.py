@@ -20,7 +20,8 @@ EIGHT_DEVICES = textwrap.dedent(
     import jax
     import numpy as np
     import jax_nst
-    from jax_nst import images, samples, sharding
+    from jax_nst import images, samples
+    from jax_nst.optimize import sharding
 
     base = images.load_image(samples.CONTENT, 48)
     rng = np.random.default_rng(0)

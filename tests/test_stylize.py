@@ -60,7 +60,7 @@ def test_stylization_lowers_style_loss_and_keeps_content(params):
 def test_both_optimizers_lower_the_loss(content_small, style_small, optimizer):
     _, reports = run(content_small, style_small, optimizer=optimizer, init="noise", steps=20)
     totals = [r.losses["total"] for r in reports]
-    assert totals[-1] < 0.5 * totals[0]
+    assert totals[-1] < 0.6 * totals[0]
     assert [r.step for r in reports] == [5, 10, 15, 20]
     assert reports[-1].evaluations >= 20
 

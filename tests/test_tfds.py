@@ -57,8 +57,7 @@ def test_missing_data_dir_is_one_error_line(tmp_path: pathlib.Path) -> None:
     style = tmp_path / "style.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(style)
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    script = pathlib.Path(__file__).parents[1] / "scripts" / "stylize_tfds.py"
-    r = subprocess.run([sys.executable, str(script), str(style), str(tmp_path / "out"), "--dataset", "imagenette",
+    r = subprocess.run([sys.executable, "-m", "jax_nst", "tfds", str(style), str(tmp_path / "out"), "--dataset", "imagenette",
                         "--data-dir", str(tmp_path / "empty")], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 1
     assert "jax-nst: error: cannot read TFDS imagenette 'train'" in r.stderr

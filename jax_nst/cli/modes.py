@@ -41,7 +41,10 @@ def mode_options(command: str, args: dict[str, Any]) -> dict[str, Any]:
     """The mode's own settings under the flags given: inversion at --layer, or synthesis up to --up-to."""
     if command == "reconstruct":
         return modes.reconstruct_options(args["layer"], {})
-    return modes.synthesize_options(args.get("up_to") or args.get("style_layers", STYLE_LAYERS), {})
+    if args.get("up_to"):
+        return modes.synthesize_options(args["up_to"], {})  # one name: the cumulative subset up to it
+    given = args.get("style_layers")
+    return modes.synthesize_options(STYLE_LAYERS if given is None else given.split(","), {})
 
 
 def main(command: str, args: dict[str, Any]) -> int:

@@ -1,0 +1,1 @@
+"""Creative controls around the optimization: colours, several styles, masks, coarse-to-fine scales, presets."""
