@@ -149,8 +149,7 @@ class Settings:
     @property
     def layers(self) -> list[str]:
         """Every layer the weighted losses need, in network order (conv1_1 if none)."""
-        names = {*self.active_content_layers, *self.active_style_layers} or {"conv1_1"}
-        return sorted(names, key=vgg.layer_names(self.model).index)
+        return self.program().layers
 
     def program(self, masked: bool = False) -> "Program":
         """What the compiled loop depends on; ``masked``: style by guided Grams (masks given)."""

@@ -98,22 +98,47 @@ def winograd_kernel(kernel: jax.Array) -> jax.Array:
 
 
 def _combine(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
-    """Σ_k row[k]·parts[k], skipping zeros and multiplications by ±1."""
-    terms = [p if c == 1 else -p if c == -1 else float(c) * p for c, p in zip(row, parts) if c != 0]
-    return functools.reduce(jnp.add, terms)
+    """Σ_k row[k]·parts[k] for coefficients in {−1, 0, 1} (those of Bᵀ and Aᵀ), as lax adds and subtracts.
+
+    Plain ``lax`` calls keep tracing cheap: a VGG pass traces about 200 of these per convolution.
+    """
+    plus = [p for c, p in zip(row, parts) if c == 1]
+    minus = [p for c, p in zip(row, parts) if c == -1]
+    out = functools.reduce(jax.lax.add, plus)
+    return functools.reduce(jax.lax.sub, minus, out)
 
 
+def _every_other(x: jax.Array, start: int, count: int, axis: int) -> jax.Array:
+    """x[start : start + 2·count : 2] along ``axis``."""
+    return jax.lax.slice_in_dim(x, start, start + 2 * count - 1, 2, axis)
+
+
+def _stack(parts: list[jax.Array], axis: int) -> jax.Array:
+    """``jnp.stack`` in ``lax``."""
+    return jax.lax.concatenate([jax.lax.expand_dims(p, (axis,)) for p in parts], axis)
+
+
+@jax.jit
 def winograd(x: jax.Array, u: jax.Array) -> jax.Array:
-    """The 3×3 "same" convolution of NHWC ``x`` with U = ``winograd_kernel(g)``: 2×2 output tiles."""
-    b, h, w, _ = x.shape
+    """The 3×3 "same" convolution of NHWC ``x`` with U = ``winograd_kernel(g)``: 2×2 output tiles.
+
+    Y = Aᵀ [(Bᵀ d B) ⊙ U] A per tile d (4×4 input, 2×2 output); the ⊙ summed over input channels is
+    one batched matmul over the 16 tile positions. Jitted so that its trace is reused by every
+    convolution of the same shape (a VGG pass traces it dozens of times; XLA inlines the call).
+    """
+    b, h, w, c = x.shape
     th, tw = -(-h // 2), -(-w // 2)
-    xp = jnp.pad(x, ((0, 0), (1, 2 * th + 1 - h), (1, 2 * tw + 1 - w), (0, 0)))
-    rows = [_combine([xp[:, k : k + 2 * th : 2] for k in range(4)], r) for r in _BT]
-    v = [_combine([row[:, :, k : k + 2 * tw : 2] for k in range(4)], r) for row in rows for r in _BT]
-    m = jnp.einsum("ptc,pcd->ptd", jnp.stack(v).reshape(16, b * th * tw, -1), u).reshape(4, 4, b, th, tw, -1)
+    zero = np.zeros((), x.dtype)
+    xp = jax.lax.pad(x, zero, ((0, 0, 0), (1, 2 * th + 1 - h, 0), (1, 2 * tw + 1 - w, 0), (0, 0, 0)))
+    rows = [_combine([_every_other(xp, k, th, 1) for k in range(4)], r) for r in _BT]
+    v = [_combine([_every_other(row, k, tw, 2) for k in range(4)], r) for row in rows for r in _BT]
+    v = jax.lax.reshape(_stack(v, 0), (16, b * th * tw, c))
+    m = jax.lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))))  # (16, tiles, out)
+    m = jax.lax.reshape(m, (4, 4, b, th, tw, m.shape[-1]))
     half = [_combine([m[a] for a in range(4)], r) for r in _AT]  # (4, b, th, tw, out) per output row
-    y = jnp.stack([jnp.stack([_combine([hi[j] for j in range(4)], r) for r in _AT], 3) for hi in half], 2)
-    return y.reshape(b, 2 * th, 2 * tw, -1)[:, :h, :w]
+    y = _stack([_stack([_combine([hi[j] for j in range(4)], r) for r in _AT], 3) for hi in half], 2)
+    y = jax.lax.reshape(y, (b, 2 * th, 2 * tw, y.shape[-1]))
+    return jax.lax.slice(y, (0, 0, 0, 0), (b, h, w, y.shape[-1]))
 
 
 def _apply(x: jax.Array, op: jax.Array) -> jax.Array:
@@ -130,11 +155,20 @@ def _conv_fwd(x: jax.Array, kernel: jax.Array, forward: jax.Array, adjoint: jax.
     return _apply(x, forward), (x, kernel, forward, adjoint)
 
 
+def kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
+    """∂L/∂k[dy, dx, i, o] = Σ_{n,h,w} x_pad[n, h+dy, w+dx, i] · g[n, h, w, o]: one convolution of x with g."""
+    dk = jax.lax.conv_general_dilated(
+        x, g.astype(x.dtype), (1, 1), ((1, 1), (1, 1)), dimension_numbers=("CHWN", "IHWO", "NHWC"),
+        preferred_element_type=jnp.float32,
+    )
+    return jnp.transpose(dk, (1, 2, 0, 3))
+
+
 def _conv_bwd(res, g: jax.Array):
     x, kernel, forward, adjoint = res
-    _, kernel_vjp = jax.vjp(lambda k: lax_conv(x, k), kernel)  # dead code unless params need grads
     dx = _apply(g.astype(adjoint.dtype), adjoint).astype(x.dtype)
-    return dx, kernel_vjp(g)[0], jnp.zeros_like(forward), jnp.zeros_like(adjoint)  # only `kernel` defines the output
+    dk = kernel_grad(x, g).astype(kernel.dtype)  # dead code unless params need gradients
+    return dx, dk, jnp.zeros_like(forward), jnp.zeros_like(adjoint)  # only `kernel` defines the output
 
 
 _conv_with.defvjp(_conv_fwd, _conv_bwd)
