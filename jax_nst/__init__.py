@@ -9,6 +9,7 @@ The pipeline reads as the package: images → ``vgg`` (the Flax module) → ``ob
 ``jobs`` (folders, datasets, hosts) and ``cli`` (the ``jax-nst`` command) build on it.
 """
 
+from . import progress
 from .api import Progress, stylize, stylize_batch
 from .errors import NSTError
 from .images import load_image, save_image
@@ -16,7 +17,7 @@ from .modes import reconstruct, synthesize
 from .settings import Hyper, Program, Settings
 
 __all__ = [
-    "Hyper", "NSTError", "Program", "Progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
+    "Hyper", "NSTError", "Program", "Progress", "progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
     "stylize_batch", "synthesize",
 ]
 __version__ = "0.1.0"

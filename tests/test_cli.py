@@ -92,6 +92,14 @@ def test_help_shows_settings_defaults(capsys) -> None:
     assert "./demo" in text
 
 
+def test_every_settings_field_has_exactly_one_flag() -> None:
+    from jax_nst.cli import flags
+
+    assert set(flags.SETTINGS_FLAGS) == set(flags.FIELDS)
+    spelled = [f for names, _, _ in flags.SETTINGS_FLAGS.values() for f in names]
+    assert len(spelled) == len(set(spelled))
+
+
 def test_demo_help(capsys) -> None:
     assert cli.main(["demo", "--help"]) == 0
     assert cli_demo.DEMO_OUTPUT in capsys.readouterr().out

@@ -55,6 +55,8 @@ def _shown(name: str, defaults: dict[str, Any]) -> str:
         return ", ".join(f"{lr:g} for {opt}" for opt, lr in DEFAULT_LR.items())
     if name == "style_size" and value is None:
         return "same as --size"
+    if name == "scale_steps" and value is None:
+        return "--steps each"
     if value is None or value == ():
         return "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -91,7 +93,7 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
     "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"},
                "coarse-to-fine: optimize at these long sides first, then at --size"),
     "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"},
-                    "steps at each of --scales (default: --steps each)"),
+                    "steps at each of --scales"),
     "style_blend_weights": (("--style-blend-weights",), {"type": number_list(float), "metavar": "W,W"},
                             "weights of several STYLE images, mixed at the Gram level (default: equal)"),
     "style_scale": (("--style-scale",), {"type": float, "metavar": "S"},
@@ -101,7 +103,6 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
     "average": (("--average",), {"type": float, "metavar": "DECAY"},
                 "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)"),
 }
-assert set(SETTINGS_FLAGS) == set(FIELDS), "every Settings field has its flag"
 
 
 def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults: dict[str, Any] | None = None) -> None:
@@ -111,8 +112,7 @@ def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults:
     for name, (flags, kw, text) in SETTINGS_FLAGS.items():
         if name in skip:
             continue
-        has_default = "(default:" in text
-        g.add_argument(*flags, dest=name, **kw, help=text if has_default else f"{text} (default: {_shown(name, shown)})")
+        g.add_argument(*flags, dest=name, **kw, help=f"{text} (default: {_shown(name, shown)})")
 
 
 def add_weights(p: argparse.ArgumentParser, **kw: Any) -> None:
