@@ -90,8 +90,9 @@ def test_memory_estimate_grows_with_the_pixels_and_covers_the_deepest_layer():
     fixed = memory.evaluation_bytes((1, 1), s, False)
     small, large = (memory.evaluation_bytes(hw, s, False) - fixed for hw in ((100, 150), (200, 300)))
     assert 3.5 < large / small < 4.5
-    assert list(memory.layer_shapes((64, 64), s.layers))[-1] == "conv5_1"
-    assert memory.layer_shapes((64, 64), s.layers)["conv3_1"] == (16, 16, 256)
+    assert list(vgg.shapes((64, 64), s.layers))[-1] == "conv5_1"
+    assert vgg.shapes((64, 64), s.layers)["conv3_1"] == (16, 16, 256)
+    assert vgg.shapes((33, 17), ["conv2_1"]) == {"conv1_1": (33, 17, 64), "conv1_2": (33, 17, 64), "conv2_1": (16, 8, 128)}
     assert memory.available_bytes() > 0
 
 

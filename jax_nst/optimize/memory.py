@@ -24,17 +24,12 @@ HEADROOM = 0.8
 """Fraction of the available memory an evaluation may plan to use."""
 
 
-def layer_shapes(hw: Sequence[int], layers: Sequence[str], model: str = "vgg19") -> dict[str, tuple[int, int, int]]:
-    """(H_l, W_l, C_l) of every conv layer up to the deepest of ``layers`` for an (H, W) image (the layer table's)."""
-    return vgg.shapes(hw, layers, model)
-
-
 def evaluation_bytes(hw: Sequence[int], s: Any, remat: bool, batch: int = 1) -> int:
     """Estimated peak bytes of an optimization step (one evaluation and the optimizer's images) for ``batch`` images.
 
     ``s``: a Settings or Program (its layers, model and L-BFGS memory).
     """
-    shapes = layer_shapes(hw, s.layers, s.model)
+    shapes = vgg.shapes(hw, s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
     images = (2 * s.lbfgs_memory + 4) * 4 * 3 * int(hw[0]) * int(hw[1])  # L-BFGS pairs, x, ∇f, trial point, direction
