@@ -129,7 +129,7 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
     b, hyper = x.shape[0], s.hyper()
     batched = b > 1
     if not batched:
-        x, targets = x[0], _first_image(targets)
+        x, targets = x[0], objective.first_image(targets)
     loop = _loop(memory.resolve(program, x.shape), batched)  # remat "auto" decided for this batch and size
     if batched:
         loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
@@ -145,11 +145,6 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
             image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
             callback(Progress(done, s.steps, evals, parts, image))
     return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
-
-
-def _first_image(targets: objective.Targets) -> objective.Targets:
-    """The targets of a batch of one without the batch axis."""
-    return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in objective.BATCHED})
 
 
 def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, int, int, str]:

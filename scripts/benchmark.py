@@ -164,7 +164,7 @@ def problem(params: Any, size: int, s: Settings) -> tuple[jax.Array, objective.T
 def targets_for(params: Any, content: jax.Array, style: jax.Array, s: Settings) -> objective.Targets:
     """Unbatched targets of one (H, W, 3) content and style."""
     targets = objective.targets.build(params, np.asarray(content)[None], [np.asarray(style)], s.program())
-    return jax.block_until_ready(targets._replace(content={l: f[0] for l, f in targets.content.items()}))
+    return jax.block_until_ready(objective.first_image(targets))
 
 
 def spread(name: str, values: list[float]) -> dict[str, float]:

@@ -27,7 +27,7 @@ def measures(params, out: np.ndarray, content: np.ndarray, style: np.ndarray, s:
     """(style left, content lost) of ``out`` (see the module docstring)."""
     program = s.program()
     targets = objective.targets.build(params, content[None], [style], program)
-    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    targets = objective.first_image(targets)
     hyper = s.hyper()
 
     def parts(x: np.ndarray) -> dict:

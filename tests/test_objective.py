@@ -124,7 +124,7 @@ def test_weights_enter_the_loss_as_traced_values(params, content_small, style_sm
     s = Settings(size=48, tv_weight=1.0)
     program = s.program()
     targets = objective.targets.build(params, content_small[None], [style_small], program)
-    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    targets = objective.first_image(targets)
     x = jnp.asarray(np.clip(content_small + 0.05, 0, 1))
     f = jax.jit(lambda h: objective.evaluate(params, None, x, targets, h, program))
     total, parts = f(s.hyper())
@@ -144,7 +144,7 @@ def test_size_normalization_gives_the_content_term_its_512_px_value(params, cont
         for norm in ("size", "paper"):
             s = Settings(style_weight=0.0, normalization=norm)
             t = objective.targets.build(params, c[None], [c], s.program())
-            t = t._replace(content={l: f[0] for l, f in t.content.items()})
+            t = objective.first_image(t)
             values[side, norm] = float(objective.evaluate(params, None, jnp.asarray(x), t, s.hyper(), s.program())[1]["content"])
     size_ratio = values[128, "size"] / values[64, "size"]
     assert 0.5 < size_ratio < 2.0  # the same picture gives about the same normalized term at both sizes

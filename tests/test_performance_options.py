@@ -18,7 +18,7 @@ def setup(params, content, style, s: Settings):
     """A perturbed start image and the unbatched targets of ``s``."""
     c = jnp.asarray(content)
     targets = objective.targets.build(params, np.asarray(content)[None], [np.asarray(style)], s.program())
-    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    targets = objective.first_image(targets)
     noise = jax.random.uniform(jax.random.PRNGKey(0), c.shape, minval=-0.1, maxval=0.1)
     return jnp.clip(c + noise, 0.0, 1.0), targets
 

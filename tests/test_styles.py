@@ -62,7 +62,7 @@ def test_smaller_style_scale_asks_for_finer_texture(params, monkeypatch):
 
     def style_loss(run: int, image: np.ndarray) -> float:
         targets, s = seen[run]
-        first = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+        first = objective.first_image(targets)
         return float(objective.evaluate(params, None, jnp.asarray(image), first, s.hyper(), s.program())[1]["style"])
 
     assert style_loss(0, stripes(16)) < style_loss(0, stripes(8))  # the style as it is: 16 px stripes

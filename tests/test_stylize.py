@@ -38,7 +38,7 @@ def style_image_content_loss(params, content, style) -> float:
     """L_content of the style image itself, resized to the content: the scale of 'the content is lost'."""
     s = Settings(style_weight=3.0)
     targets = objective.targets.build(params, content[None], [style], s.program())
-    targets = targets._replace(content={l: f[0] for l, f in targets.content.items()})
+    targets = objective.first_image(targets)
     x = jnp.asarray(images.resize(style, *content.shape[:2]))
     return float(objective.evaluate(params, None, x, targets, s.hyper(), s.program())[1]["content"])
 

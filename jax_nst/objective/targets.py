@@ -50,6 +50,11 @@ def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str,
     return {l: terms.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
 
 
+def first_image(targets: Targets) -> Targets:
+    """The targets of the first image of the batch, without the batch axis (the :data:`BATCHED` fields)."""
+    return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in BATCHED})
+
+
 def blend_grams(grams: Sequence[Mapping[str, jax.Array]], weights: Sequence[float]) -> dict[str, jax.Array]:
     """A_l = Σ_k w_k A_l^(k): the style targets of several styles mixed at the Gram level (on the host)."""
     return {l: sum(np.float32(w) * np.asarray(g[l]) for w, g in zip(weights, grams)) for l in grams[0]}
@@ -65,6 +70,6 @@ def build(
     grams = [style_grams(params, jnp.asarray(img), program) for img in styles]
     if masks is None:
         return Targets(content, blend_grams(grams, np.ones(len(grams)) / len(grams) if blend is None else blend))
-    stacked = {l: jnp.stack([g[l] for g in grams]) for l in grams[0]}
+    stacked = {l: np.stack([np.asarray(g[l]) for g in grams]) for l in grams[0]}
     guides = guided.layer_guides(masks, program.style_layers, program.model)
     return Targets(content, stacked, guides, guided.keep_map(masks), np.asarray(batch))
