@@ -9,12 +9,31 @@ The pipeline reads as the package: images → ``vgg`` (the Flax module) → ``ob
 ``jobs`` (folders, datasets, hosts) and ``cli`` (the ``jax-nst`` command) build on it.
 """
 
-from . import progress
-from .api import Progress, stylize, stylize_batch
+import importlib
+from typing import Any
+
 from .errors import NSTError
-from .images import load_image, save_image
-from .modes import reconstruct, synthesize
-from .settings import Hyper, Program, Settings
+
+_EXPORTS = {
+    "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api",
+    "load_image": ".images", "save_image": ".images", "reconstruct": ".modes", "synthesize": ".modes",
+    "Hyper": ".settings", "Program": ".settings", "Settings": ".settings",
+}
+"""Names loaded on first use, so that ``import jax_nst`` (and the command's start) does not import JAX yet."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'jax_nst' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name], __name__)
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "Hyper", "NSTError", "Program", "Progress", "progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",

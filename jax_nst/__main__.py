@@ -1,5 +1,5 @@
 """``python -m jax_nst``: the ``jax-nst`` command."""
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+entry()

@@ -67,6 +67,7 @@ def stylize_batch(
     masks: Sequence[images.ImageSource] | None = None,
     preset: str | None = None,
     settings: Settings | None = None,
+    trust_weights: bool = False,
     **options: Any,
 ) -> np.ndarray:
     """Stylize several contents in one compiled computation; returns (B, H, W, 3) float32 in [0, 1].
@@ -76,7 +77,8 @@ def stylize_batch(
     ``style`` may be a list: the styles are blended by ``style_blend_weights`` (Gram level), or, with
     ``masks`` (one per style, white = there), each applies where its mask is and the content stays
     where none is. ``preset`` names settings of the paper (:data:`jax_nst.controls.presets.PRESETS`);
-    ``settings`` is a ready :class:`Settings` (then give no other options).
+    ``settings`` is a ready :class:`Settings` (then give no other options). ``trust_weights`` accepts a
+    weights file that records no tensor digest (see :func:`jax_nst.vgg.load_params`).
     With several local devices the batch is sharded over them (:mod:`jax_nst.optimize.sharding`).
     Loss weights and the learning rate are traced: calls that differ only in them compile nothing new.
     """
@@ -85,14 +87,17 @@ def stylize_batch(
     s = settings or presets.resolve(preset, init, **options)
     if len(contents) == 0:
         raise NSTError("no content images given")
-    batch = np.stack(_same_shape([images.load_image(c, s.size) for c in contents]))
+    raw = [images.load_image(c, at_least=s.size) for c in contents]
+    shapes = {images.fit_long_side(*r.shape[:2], s.size) for r in raw}
+    memory.check_fits(max(shapes), s, -(-len(raw) // jax.local_device_count()))  # before any large array is made
+    batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
     _check_size(batch.shape[1:3], s)
     style_imgs = styles.load_styles(style, s)
     _check_scales(s, batch.shape[1:3], style_imgs)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
     mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_imgs))
-    params = _params(*_weights_key(weights, s.model))
+    params = _params(*_weights_key(weights, s.model), trust_weights)
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
     blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
@@ -103,7 +108,12 @@ def stylize_batch(
         program = k.program(masked=mask is not None)
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
-        x = _optimize(params, _start(x, targets, s), targets, program, k, relay)
+        try:
+            x = _optimize(params, _start(x, targets, s), targets, program, k, relay)
+        except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
+            if memory.out_of_memory(e) and not isinstance(e, NSTError):
+                raise memory.out_of_memory_error(hw, program, len(raw)) from None
+            raise
         if relay is not None:
             relay.next_scale()
     if mask is not None:
@@ -134,17 +144,42 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
     if batched:
         loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
     state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
+    first = np.atleast_1d(np.asarray(loop.losses(params, x, targets, hyper)["total"]))[:b], _saturated(x)[:b]
     while done < s.steps:
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, hyper, n)
         done, evals = done + n, evals + int(np.max(ev))
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
-        if not np.all(np.isfinite(parts["total"])):
-            raise NSTError(f"the loss became NaN or infinite by step {done}; lower the learning rate or the weights")
+        _check_progress(first, (parts["total"], _saturated(x)[:b] if done >= s.steps else None), done, s)
         if callback is not None:
             image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
             callback(Progress(done, s.steps, evals, parts, image))
     return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
+
+
+SATURATED = 0.5
+"""A scale that ends with its loss above the start and this fraction more of the pixels at 0 or 1 has diverged."""
+
+
+def _saturated(x: Any) -> np.ndarray:
+    """Per image, the fraction of pixel values at the box's bounds 0 and 1."""
+    x = np.asarray(x)
+    x = x.reshape(-1, *x.shape[-3:])
+    return np.mean((x <= 0.0) | (x >= 1.0), axis=(1, 2, 3))
+
+
+def _check_progress(first: tuple, now: tuple, step: int, s: Settings) -> None:
+    """Stop with an error when the loss is NaN/infinite, or when a scale ends diverged: its loss above the
+    start and half the pixels pushed to 0 or 1 (``now[1]`` is given at the end only; Adam may rise on the way)."""
+    (loss0, sat0), (loss, sat) = first, now
+    advice = f"lower the learning rate (now {s.lr:g}) or the loss weights"
+    if not np.all(np.isfinite(loss)):
+        raise NSTError(f"the loss became NaN or infinite by step {step}; {advice}")
+    bad = np.flatnonzero((loss > loss0) & (sat - sat0 > SATURATED)) if sat is not None else []
+    if len(bad):
+        i = bad[0]
+        raise NSTError(f"the optimization diverged: the loss rose from {loss0[i]:.4g} to {loss[i]:.4g} by step {step} "
+                       f"and {sat[i]:.0%} of the pixel values are at 0 or 1; {advice}")
 
 
 def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, int, int, str]:
@@ -158,9 +193,9 @@ def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, in
 
 
 @functools.lru_cache(maxsize=2)
-def _params(path: str, mtime_ns: int, size: int, model: str) -> vgg.Params:
+def _params(path: str, mtime_ns: int, size: int, model: str, trust: bool = False) -> vgg.Params:
     """The checked params of a weights file on the device, loaded once per file version (batch jobs call often)."""
-    return jax.device_put(vgg.load_params(path, model=model))
+    return jax.device_put(vgg.load_params(path, model=model, trust=trust))
 
 
 @functools.lru_cache(maxsize=8)

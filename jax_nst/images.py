@@ -5,11 +5,14 @@ Images inside the library are float32 arrays of shape (H, W, 3), RGB, in [0, 1].
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import os
 import pathlib
 import tempfile
-from typing import TYPE_CHECKING, Any, Union
+import warnings
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -218,17 +221,43 @@ def _image_label(im: Image.Image) -> str:
     return getattr(im, "filename", "") or "<PIL image>"
 
 
-def _decode_pil(im: Image.Image, label: str) -> np.ndarray:
-    """Decode the first frame of an opened PIL image, mapping failures to NSTError."""
+def _draft(im: Image.Image, size: int | None) -> None:
+    """Let a JPEG decoder scale by 1/2, 1/4 or 1/8 while keeping the long side >= ``size``."""
+    if size is not None and im.format == "JPEG":
+        w, h = im.size
+        scale = size / max(w, h)
+        im.draft(im.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
+
+
+def _reduced(im: Image.Image, size: int | None) -> Image.Image:
+    """Box-average ``im`` by the largest integer factor that keeps its long side >= ``size``."""
+    factor = 1 if size is None else max(im.size) // size
+    if factor < 2:
+        return im
+    try:
+        small = im.reduce(factor)
+    except (ValueError, NotImplementedError):  # a mode PIL cannot reduce: decode at full size
+        return im
+    small.info = dict(im.info)
+    return small
+
+
+def _decode_pil(im: Image.Image, label: str, size: int | None = None) -> np.ndarray:
+    """Decode the first frame of an opened PIL image, mapping failures to NSTError.
+
+    With ``size``, the image is decoded (JPEG) or box-reduced (others) to a long side of at least
+    ``size`` before it becomes float, so memory follows the target size, not the file's.
+    """
     try:
         im.seek(0)
+        _draft(im, size)
         im.load()
     except Image.DecompressionBombError:
         raise _read_error(label, "image is too large (decompression bomb guard)") from None
     except Exception:  # noqa: BLE001 - any decoder failure means a bad file
         raise _read_error(label, "file is truncated or corrupt") from None
     try:
-        return _pil_to_rgb(im)
+        return _pil_to_rgb(_exif_upright(_reduced(im, size)))
     except Exception:  # noqa: BLE001 - a mode PIL cannot convert
         raise _read_error(label, f"unsupported image mode '{im.mode}'") from None
 
@@ -249,12 +278,20 @@ def _read_error(label: Any, reason: str) -> NSTError:
 
 
 def _check_readable_file(path: pathlib.Path) -> None:
-    """Raise NSTError if `path` is missing, a directory or empty."""
-    if not path.exists():
-        raise _read_error(path, "file does not exist")
+    """Raise NSTError if `path` is missing, a broken or looping link, a directory or empty."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _read_error(path, "symbolic link loop") from None
+        if path.is_symlink():
+            raise _read_error(path, f"broken symbolic link (to '{os.readlink(path)}')") from None
+        if err.errno == errno.ENOENT:
+            raise _read_error(path, "file does not exist") from None
+        raise _read_error(path, err.strerror or str(err)) from None
     if path.is_dir():
         raise _read_error(path, "it is a directory, not a file")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise _read_error(path, "file is empty")
 
 
@@ -271,23 +308,28 @@ def _open_failure(path: pathlib.Path, err: BaseException) -> NSTError:
     return _read_error(path, "file is truncated or corrupt")
 
 
-def _load_path(path: pathlib.Path) -> np.ndarray:
-    """Read the image file at `path` as float32 RGB in [0, 1]."""
+def _load_path(path: pathlib.Path, size: int | None = None) -> np.ndarray:
+    """Read the image file at `path` as float32 RGB in [0, 1] (long side >= ``size`` when given).
+
+    PIL's decompression-bomb warning is silenced: its error (twice the limit) still refuses a file.
+    """
     _check_readable_file(path)
-    try:
-        im = Image.open(path)
-    except Exception as err:  # noqa: BLE001 - mapped to a one-line user error
-        raise _open_failure(path, err) from None
-    with im:
-        return _decode_pil(im, str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Exception as err:  # noqa: BLE001 - mapped to a one-line user error
+            raise _open_failure(path, err) from None
+        with im:
+            return _decode_pil(im, str(path), size)
 
 
-def _load_any(src: ImageSource) -> np.ndarray:
-    """Dispatch on the kind of `src` and return float32 RGB in [0, 1]."""
+def _load_any(src: ImageSource, size: int | None = None) -> np.ndarray:
+    """Dispatch on the kind of `src` and return float32 RGB in [0, 1]; files are decoded near ``size``."""
     if isinstance(src, Image.Image):
         return _decode_pil(src, _image_label(src))
     if isinstance(src, (str, os.PathLike)):
-        return _load_path(pathlib.Path(src))
+        return _load_path(pathlib.Path(src), size)
     if hasattr(src, "shape") and hasattr(src, "dtype"):
         return _array_to_rgb(src)
     raise NSTError(
@@ -296,14 +338,18 @@ def _load_any(src: ImageSource) -> np.ndarray:
     )
 
 
-def load_image(src: ImageSource, size: int | None = None) -> np.ndarray:
+def load_image(src: ImageSource, size: int | None = None, *, at_least: int | None = None) -> np.ndarray:
     """Load a path, PIL image or array as float32 (H, W, 3) RGB in [0, 1].
 
-    If `size` is given the long side is resized to `size`, keeping the aspect ratio.
+    If `size` is given the long side is resized to `size`, keeping the aspect ratio. A file is
+    decoded only as large as needed: ``at_least`` (default `size`) is the smallest long side to decode
+    to; the result is not resized further when only ``at_least`` is given.
     """
     if size is not None:
         size = _check_positive("size", size)
-    img = _load_any(src)
+    if at_least is not None:
+        at_least = _check_positive("at_least", at_least)
+    img = _load_any(src, at_least or size)
     if size is None:
         return img
     return resize(img, *fit_long_side(img.shape[0], img.shape[1], size))
@@ -350,17 +396,59 @@ def _save_format(path: pathlib.Path) -> str:
     return fmt
 
 
+TEMP_SUFFIX = ".part"
+"""Temporary files of :func:`save_image` are ``.NAME-PREFIX.HASH-RANDOM.part`` beside the output."""
+_NAME_BYTES = 160
+"""Bytes of the output name kept in its temp name: the temp name stays under 255 bytes for any output name."""
+
+
+def temp_prefix(name: str) -> str:
+    """The start of every temp file name of output ``name``: a readable part and 8 hex of its SHA-1."""
+    readable = name.encode("utf-8", "surrogateescape")[:_NAME_BYTES].decode("utf-8", "ignore")
+    tag = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f".{readable}.{tag}-"
+
+
+def temp_files(folder: PathLike, names: Iterable[str]) -> dict[str, list[pathlib.Path]]:
+    """{output name: its temp files in ``folder``} for the outputs ``names``: what a killed :func:`save_image` left."""
+    by_prefix = {temp_prefix(name): name for name in names}
+    found: dict[str, list[pathlib.Path]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            head, sep, _ = entry.name.rpartition("-")
+            name = by_prefix.get(head + sep) if entry.name.endswith(TEMP_SUFFIX) else None
+            if name is not None and entry.is_file():
+                found.setdefault(name, []).append(pathlib.Path(entry.path))
+    return found
+
+
+def _name_max(folder: pathlib.Path) -> int:
+    """The longest file name (bytes) ``folder``'s filesystem allows."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def check_writable_output(path: PathLike) -> pathlib.Path:
-    """Check that an image can be written at `path` (directory and extension)."""
+    """Check that an image can be written at `path`: folder, extension, name length, and a real probe file."""
     path = pathlib.Path(path)
     parent = path.parent
     if not parent.exists():
         raise NSTError(f"output directory '{parent}' does not exist")
     if not parent.is_dir():
         raise NSTError(f"output directory '{parent}' is not a directory")
+    if len(os.fsencode(path.name)) > _name_max(parent):
+        raise NSTError(f"output name '{path.name[:40]}…' is longer than the filesystem allows ({_name_max(parent)} bytes)")
     if path.is_dir():
         raise NSTError(f"output path '{path}' is a directory")
     _save_format(path)
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX)
+    except OSError as err:
+        raise NSTError(_one_line(f"cannot write to output directory '{parent}': {err.strerror or err}")) from None
+    os.close(fd)
+    _remove_quietly(probe)
     return path
 
 
@@ -373,20 +461,59 @@ def _file_mode(path: pathlib.Path) -> int:
     return 0o666 & ~umask
 
 
-def _write_temp(pil: Image.Image, path: pathlib.Path, fmt: str) -> str:
-    """Write `pil` to a new temporary file beside `path` and return its name."""
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix, delete=False
-    ) as fh:
+def encode(img: Any, fmt: str) -> bytes:
+    """The file bytes of an (H, W, 3) image in PIL format ``fmt``."""
+    buffer = io.BytesIO()
+    to_pil(img).save(buffer, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+    return buffer.getvalue()
+
+
+def write_atomic(data: bytes, path: PathLike, mode: int | None = None) -> pathlib.Path:
+    """Put ``data`` at ``path`` completely or not at all: temp file beside it, write, fsync, rename.
+
+    Any failure (a full disk in the write, the fsync or the rename; an interrupt) removes the temp
+    file and leaves an existing ``path`` as it was. OSError becomes a one-line NSTError.
+    """
+    path = pathlib.Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX)
         try:
-            pil.save(fh, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        except BaseException:
-            fh.close()
-            _remove_quietly(fh.name)
-            raise
-    return fh.name
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, _file_mode(path) if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None:
+            _remove_quietly(tmp)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from None
+        raise
+    _sync_folder(path.parent)
+    return path
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a short write is retried, an error raised)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _sync_folder(folder: pathlib.Path) -> None:
+    """fsync a folder so a rename in it survives a power cut (where the platform allows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _remove_quietly(name: str) -> None:
@@ -405,19 +532,12 @@ def _write_error(path: pathlib.Path, err: OSError) -> NSTError:
 
 def save_image(img: Any, path: PathLike) -> pathlib.Path:
     """Write an (H, W, 3) float image atomically; the format follows the extension."""
-    path = check_writable_output(path)
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        check_writable_output(path)  # the one-line reason
     fmt = _save_format(path)
-    pil = to_pil(img)
     try:
-        tmp = _write_temp(pil, path, fmt)
-    except OSError as err:
+        data = encode(img, fmt)
+    except OSError as err:  # an encoder failure
         raise _write_error(path, err) from None
-    try:
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as err:
-        _remove_quietly(tmp)
-        if isinstance(err, OSError):
-            raise _write_error(path, err) from None
-        raise
-    return path
+    return write_atomic(data, path)

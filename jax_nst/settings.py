@@ -24,6 +24,8 @@ CONTENT_LAYERS = ("conv4_2",)
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")  # or an image, given to stylize
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
+MAX_LR = {"adam": 1.0, "lbfgs": 10.0}
+"""The largest learning rate accepted: an Adam step moves each pixel (in [0, 1]) by about lr; L-BFGS scales its step."""
 PRESERVE_COLORS = ("luminance", "histogram")
 PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
 NORMALIZATIONS = ("size", "paper")
@@ -121,8 +123,10 @@ class Settings:
         _choice("init", self.init, INITS)
         _choice("pooling", self.pooling, vgg.POOLINGS)
         if self.learning_rate is not None:
-            if not 0 < float(self.learning_rate) < float("inf"):
-                raise NSTError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+            top = MAX_LR[self.optimizer]
+            if not 0 < float(self.learning_rate) <= top:
+                raise NSTError(f"learning_rate must be a number > 0 and <= {top:g} for {self.optimizer} "
+                               f"(pixels are in [0, 1]), got {self.learning_rate}")
             set_("learning_rate", float(self.learning_rate))
         if not isinstance(self.seed, int):
             raise NSTError(f"seed must be an integer, got {self.seed!r}")

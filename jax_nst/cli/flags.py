@@ -120,6 +120,8 @@ def add_weights(p: argparse.ArgumentParser, **kw: Any) -> None:
     p.add_argument("--weights", metavar="PATH", **kw,
                    help=f"VGG weights safetensors file of --model (default: ${vgg.WEIGHTS_ENV}, else the shipped "
                         "weights of the model)")
+    p.add_argument("--trust-weights", action="store_true", **kw,
+                   help="accept a --weights file that records no tensor digest (made before files carried one)")
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:

@@ -9,8 +9,9 @@ Exit codes: 0 every image done, 1 error, 2 usage, 3 finished but some images fai
 from __future__ import annotations
 
 import argparse
+import functools
 import pathlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 
@@ -59,10 +60,20 @@ def build_tfds_parser() -> argparse.ArgumentParser:
     return p
 
 
-def start_hosts(args: dict[str, Any]) -> None:
-    """Join the other processes when ``--distributed`` is given."""
-    if args["distributed"]:
+def on_hosts(job: Callable[[dict[str, Any]], int]) -> Callable[[dict[str, Any]], int]:
+    """Run ``job`` after joining the other processes when ``--distributed`` is given, and leave them in order."""
+
+    @functools.wraps(job)
+    def run_job(args: dict[str, Any]) -> int:
+        if not args["distributed"]:
+            return job(args)
         hosts.initialize(args["coordinator"], args["num_processes"], args["process_id"])
+        try:
+            return job(args)
+        finally:
+            hosts.finish()
+
+    return run_job
 
 
 def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.Job:
@@ -75,14 +86,14 @@ def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.J
     options.setdefault("report_every", options.get("steps", flags.FIELDS["steps"]))
     settings = run.settings_of({}, options, init=init)
     return batch.Job(
-        out_dir=out_dir, style=style, settings=settings, weights=args["weights"], init=init,
+        out_dir=out_dir, style=style, settings=settings, weights=args["weights"], trust_weights=args.get("trust_weights", False), init=init,
         batch_size=args["batch_size"] or jax.local_device_count(), policy=args["resize"], step=args["bucket"],
     )
 
 
+@on_hosts
 def folder_main(args: dict[str, Any]) -> int:
     """Run the folder job for each style; print a summary line per style."""
-    start_hosts(args)
     in_dir, out_dir = pathlib.Path(args["in_dir"]), pathlib.Path(args["out_dir"])
     folders = folder.style_folders(args["style"])
     todo = [make_job(args, out_dir, style) for style in args["style"]]  # bad options fail here
@@ -99,9 +110,9 @@ def folder_main(args: dict[str, Any]) -> int:
     return EXIT_SOME_FAILED if failed else run.EXIT_OK
 
 
+@on_hosts
 def tfds_main(args: dict[str, Any]) -> int:
     """Stylize this process's share of the split; print the summary."""
-    start_hosts(args)
     out_dir = pathlib.Path(args["out_dir"])
     job = make_job(args, out_dir, args["style"])  # bad options fail before any data is read
     examples, total = tfds.open_split(args["dataset"], args["split"], args["data_dir"], args["image_key"])

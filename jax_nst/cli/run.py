@@ -11,10 +11,9 @@ from typing import Any
 from .. import api, images, progress
 from ..controls import presets, schedule
 from ..settings import INITS, Settings
+from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG  # noqa: F401 (re-exported for the subcommands)
 from .flags import settings_options
 
-PROG = "jax-nst"
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 CLI_REPORT_EVERY = 10
 """Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
 
@@ -143,7 +142,8 @@ def run_one(args: dict[str, Any], content: Any, style: Any, settings: Settings, 
     out = pathlib.Path(args["output"])
     rec = recorder(args)
     summary = stylize_to_file(content, style, out, settings, init=init, weights=args.get("weights"),
-                              save_every=args.get("save_every"), quiet=args.get("quiet", False), also=rec, **extra)
+                              save_every=args.get("save_every"), quiet=args.get("quiet", False), also=rec,
+                              trust_weights=args.get("trust_weights", False), **extra)
     print(f"wrote {out} {summary}")
     for path in write_progress(rec, args, out):
         print(f"wrote {path}")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import images
+from ..controls import styles
 from . import flags, run
 
 EPILOG = (
@@ -37,8 +38,9 @@ def main(args: dict[str, Any]) -> int:
     init = args.get("init")
     settings = run.settings_of(args, init=init or "content")
     images.check_writable_output(args["output"])
-    content = images.load_image(args["content"])
-    loaded = [images.load_image(path) for path in args["style"]]
+    content = images.load_image(args["content"], at_least=settings.size)  # memory follows --size, not the file
+    side = styles.style_side(settings, settings.size)
+    loaded = [images.load_image(path, at_least=side) for path in args["style"]]
     style = loaded[0] if len(loaded) == 1 else loaded
-    masks = {"masks": [images.load_image(m) for m in args["mask"]]} if args.get("mask") else {}
+    masks = {"masks": [images.load_image(m, at_least=settings.size) for m in args["mask"]]} if args.get("mask") else {}
     return run.run_one(args, content, style, settings, run.resolve_init(init), **masks)

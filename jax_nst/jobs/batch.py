@@ -6,6 +6,8 @@ stylized with :func:`jax_nst.stylize_batch`, which spreads each batch over the l
 Each output is written atomically (temp file + rename) and then recorded in the manifest, so an
 output exists only complete, and a rerun skips every output recorded as done under the same
 settings digest, style, resize policy, weights and init, and deletes the temp files a kill left.
+Runs sharing the output folder claim each output first (:mod:`jax_nst.jobs.claims`): an output is
+computed once; one claimed by another run is waited for at the end, and taken over if that run dies.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-import re
 import sys
 import time
 from typing import Any, Callable, Iterable, NamedTuple
@@ -21,13 +22,9 @@ from typing import Any, Callable, Iterable, NamedTuple
 import numpy as np
 
 from .. import api, images
-from . import buckets, hosts, manifest
+from . import buckets, claims, hosts, manifest
 from ..errors import NSTError
 from ..settings import INITS, Settings
-
-TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}(?P<suffix>\.[^.]+)$")
-"""Temporary files of :func:`jax_nst.images.save_image` (``.NAME.<8 random characters>.EXT``) left by a kill."""
-
 
 class Item(NamedTuple):
     """One input: its name in the manifest, its output path relative to the output folder, its loader."""
@@ -45,6 +42,7 @@ class Job:
     style: Any
     settings: Settings
     weights: str | None = None
+    trust_weights: bool = False
     init: Any = "content"
     batch_size: int = 1
     policy: str = "bucket"
@@ -94,22 +92,24 @@ class _Pending(NamedTuple):
 
 def run(items: Iterable[Item], job: Job, *, total: int | None = None, quiet: bool = False,
         log: Callable[[str], None] | None = None) -> Summary:
-    """Stylize every item not done yet; returns the counts. ``total``: how many items, for the bar."""
+    """Stylize every item not done yet; returns the counts. ``total``: how many items, for the bar.
+
+    Items claimed by a concurrent run are left to it and waited for at the end; if it dies, this run does them.
+    """
     out_dir = pathlib.Path(job.out_dir)
     if not out_dir.is_dir():
         raise NSTError(f"output directory '{out_dir}' does not exist")
-    key = job.key()
-    finished = manifest.done(manifest.read(out_dir), key)
     with manifest.Writer(manifest.path_for(out_dir, *hosts.process())) as writer, _bar(total, quiet) as bar:
-        runner = _Runner(job, key, writer, bar, log or _logger(bar))
-        for item in items:
-            runner.seen.add(item.output)
-            if item.output in finished and (out_dir / item.output).is_file():
-                runner.skip()
-            else:
-                runner.add(item)
-        runner.flush()
-        runner.sweep()
+        runner = _Runner(job, writer, bar, log or _logger(bar))
+        try:
+            waiting = [item for item in items if not runner.offer(item, wait=False)]
+            runner.flush()
+            for item in waiting:  # one at a time: a run never waits while it holds a claim
+                runner.offer(item, wait=True)
+                runner.flush()
+            runner.sweep()
+        finally:
+            runner.claims.close()
     return runner.finish()
 
 
@@ -128,12 +128,40 @@ def _logger(bar: Any) -> Callable[[str], None]:
 class _Runner:
     """Loads items into per-shape buckets and stylizes a bucket once it holds a batch."""
 
-    def __init__(self, job: Job, key: dict[str, Any], writer: manifest.Writer, bar: Any, log: Callable) -> None:
-        self.job, self.key, self.writer, self.bar, self.log = job, key, writer, bar, log
-        self.settings, self.summary = job.settings, Summary()
+    def __init__(self, job: Job, writer: manifest.Writer, bar: Any, log: Callable) -> None:
+        self.job, self.writer, self.bar, self.log = job, writer, bar, log
+        self.key, self.settings, self.summary = job.key(), job.settings, Summary()
+        self.out_dir = pathlib.Path(job.out_dir)
+        self.claims, self.follower = claims.Claims(self.out_dir), manifest.Follower(self.out_dir)
         self.buckets: dict[tuple[int, int], list[_Pending]] = {}
         self.seen: set[str] = set()
-        self.start = time.perf_counter()
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self.start, self.started = time.perf_counter(), time.time()
+
+    def offer(self, item: Item, wait: bool) -> bool:
+        """Skip ``item`` if done, else claim and load it; False if another run holds it (and not ``wait``)."""
+        self.seen.add(item.output)
+        if self.is_finished(item):
+            self.skip()
+        elif not self.claims.take(item.output, wait=wait):
+            return False
+        elif self.is_finished(item):  # finished by the run that held it
+            self.claims.release(item.output)
+            self.skip()
+        else:
+            self.add(item)
+        return True
+
+    def is_finished(self, item: Item) -> bool:
+        """Done under this job's key (and its output there), or failed in a concurrent run since this one started."""
+        for r in self.follower.new():
+            if all(r.get(f) == self.key.get(f) for f in manifest.KEY_FIELDS):
+                if r.get("status") == manifest.DONE:
+                    self.done.add(r["output"])
+                elif r.get("status") == manifest.FAILED and r.get("time", 0) >= self.started:
+                    self.failed.add(r["output"])
+        return (item.output in self.done and (self.out_dir / item.output).is_file()) or item.output in self.failed
 
     def skip(self) -> None:
         """Count an item already done (and take it off the bar's total)."""
@@ -145,7 +173,7 @@ class _Runner:
     def add(self, item: Item) -> None:
         """Load ``item`` into its bucket (or record its failure); stylize the bucket when full."""
         try:
-            img = images.load_image(item.load())
+            img = images.load_image(item.load(), at_least=self.settings.size)
             work, shape = buckets.prepare(img, self.settings.size, self.job.policy, self.job.step)
         except Exception as e:  # noqa: BLE001 - any unreadable input is that input's failure
             self.fail(item, _message(e))
@@ -165,7 +193,7 @@ class _Runner:
         start, last = time.perf_counter(), {}
         try:
             out = api.stylize_batch(
-                [p.image for p in batch], self.job.style, weights=self.job.weights, init=self.job.init,
+                [p.image for p in batch], self.job.style, weights=self.job.weights, trust_weights=self.job.trust_weights, init=self.job.init,
                 callback=lambda p: last.update(p.losses), settings=self.settings,
             )
         except NSTError as e:
@@ -186,6 +214,7 @@ class _Runner:
         path.parent.mkdir(parents=True, exist_ok=True)
         images.save_image(buckets.restore(image, p.shape), path)
         self.record(p.item, manifest.DONE, losses=losses, seconds=round(seconds, 4), batch=batch)
+        self.claims.release(p.item.output)
         self.summary.done += 1
         self.bar.update(1)
 
@@ -193,6 +222,7 @@ class _Runner:
         """Log, count and record an input that could not be stylized."""
         self.log(f"failed: {message}" if item.name in message else f"failed: {item.name}: {message}")
         self.record(item, manifest.FAILED, error=message)
+        self.claims.release(item.output)
         self.summary.failed += 1
         self.bar.set_postfix(failed=self.summary.failed, refresh=False)
         self.bar.update(1)
@@ -205,31 +235,24 @@ class _Runner:
         })
 
     def sweep(self) -> None:
-        """Delete the temp files that a killed run left for this run's outputs (no write is under way)."""
+        """Delete the temp files that a killed run left for this run's outputs (those no live run claims)."""
         folders: dict[pathlib.Path, set[str]] = {}
         for output in self.seen:
-            path = pathlib.Path(self.job.out_dir) / output
+            path = self.out_dir / output
             folders.setdefault(path.parent, set()).add(path.name)
         for folder, names in folders.items():
-            if folder.is_dir():
-                for name, temps in _temp_files(folder).items():
-                    for temp in temps if name in names else ():
+            if not folder.is_dir():
+                continue
+            for name, temps in images.temp_files(folder, names).items():
+                output = (folder / name).relative_to(self.out_dir).as_posix()
+                if self.claims.take(output):
+                    for temp in temps:
                         temp.unlink(missing_ok=True)
+                    self.claims.release(output)
 
     def finish(self) -> Summary:
         self.summary.seconds = time.perf_counter() - self.start
         return self.summary
-
-
-def _temp_files(folder: pathlib.Path) -> dict[str, list[pathlib.Path]]:
-    """{output name: its leftover temp files} in ``folder``."""
-    found: dict[str, list[pathlib.Path]] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            m = TEMP.match(entry.name)
-            if m and m["name"].endswith(m["suffix"]) and entry.is_file():
-                found.setdefault(m["name"], []).append(pathlib.Path(entry.path))
-    return found
 
 
 def _message(e: BaseException) -> str:

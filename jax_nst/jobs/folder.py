@@ -7,6 +7,7 @@ output keep their extension: ``b.jpg.png``); with several styles each gets ``OUT
 from __future__ import annotations
 
 import collections
+import os
 import pathlib
 from typing import Sequence
 
@@ -17,7 +18,10 @@ DEFAULT_GLOB = "**/*"
 
 
 def list_inputs(in_dir: pathlib.Path, pattern: str = DEFAULT_GLOB, exclude: pathlib.Path | None = None) -> list[pathlib.Path]:
-    """Files under ``in_dir`` matching ``pattern`` ("**" recurses), sorted; hidden ones and those under ``exclude`` left out."""
+    """Files under ``in_dir`` matching ``pattern`` ("**" recurses), sorted; hidden ones and those under ``exclude`` left out.
+
+    Broken and looping symbolic links are inputs too: they fail, counted and recorded, like unreadable files.
+    """
     in_dir = pathlib.Path(in_dir)
     if not in_dir.is_dir():
         raise NSTError(f"input folder '{in_dir}' does not exist or is not a folder")
@@ -25,12 +29,17 @@ def list_inputs(in_dir: pathlib.Path, pattern: str = DEFAULT_GLOB, exclude: path
     found = []
     for path in in_dir.glob(pattern):
         rel = path.relative_to(in_dir)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+        if any(part.startswith(".") for part in rel.parts) or not (path.is_file() or _broken_link(path)):
             continue
-        if skip is not None and path.resolve().is_relative_to(skip):
+        if skip is not None and pathlib.Path(os.path.realpath(path)).is_relative_to(skip):
             continue
         found.append(path)
     return sorted(found)
+
+
+def _broken_link(path: pathlib.Path) -> bool:
+    """A symbolic link to nothing or to itself: kept as an input, so that it is reported as failed."""
+    return path.is_symlink() and not path.exists()
 
 
 def output_names(inputs: Sequence[pathlib.Path], in_dir: pathlib.Path, ext: str = ".png") -> list[str]:

@@ -27,6 +27,16 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
         raise NSTError(f"jax.distributed.initialize failed: {' '.join(str(e).split())}") from None
 
 
+def finish() -> None:
+    """Leave the job in order: every process waits at ``jax.distributed``'s shutdown barrier before any exits.
+
+    Without it, process 0 can take the coordination service down at interpreter exit while another
+    process is still leaving, and the coordination service aborts that process (SIGABRT).
+    """
+    if jax.distributed.is_initialized():
+        jax.distributed.shutdown()
+
+
 def process() -> tuple[int, int]:
     """(this process's index, number of processes); (0, 1) without ``jax.distributed``."""
     return jax.process_index(), jax.process_count()

@@ -2,16 +2,21 @@
 
 Each process appends to its own file (``manifest.jsonl``, or ``manifest.K-of-N.jsonl`` with N
 processes), so hosts sharing an output folder never write the same file. A record is one line,
-flushed and fsync-ed after the image it describes was renamed into place; a line cut short by a
-kill is ignored when reading.
+written with one O_APPEND write and fsync-ed after the image it describes was renamed into place;
+a line cut short by a kill is ignored when reading, one cut by a full disk is taken back.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import pathlib
+import time
 from typing import Any, Iterable, Mapping
+
+from ..errors import NSTError
 
 PATTERN = "manifest*.jsonl"
 DONE, FAILED = "done", "failed"
@@ -53,30 +58,84 @@ def done(records: Iterable[Mapping[str, Any]], key: Mapping[str, Any]) -> set[st
     }
 
 
+class Follower:
+    """Reads the records that the manifests of ``out_dir`` gain while a job runs (its own and other runs').
+
+    Only complete lines are taken; new manifest files (other processes) are looked for at most every
+    ``rescan`` seconds.
+    """
+
+    def __init__(self, out_dir: pathlib.Path, rescan: float = 5.0) -> None:
+        self.out_dir, self.rescan = pathlib.Path(out_dir), rescan
+        self.offsets: dict[pathlib.Path, int] = {}
+        self.scanned = -math.inf
+
+    def new(self) -> list[dict[str, Any]]:
+        """The records written since the last call."""
+        if time.monotonic() - self.scanned >= self.rescan:
+            self.scanned = time.monotonic()
+            for path in self.out_dir.glob(PATTERN):
+                self.offsets.setdefault(path, 0)
+        records = []
+        for path, offset in self.offsets.items():
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except OSError:
+                continue
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self.offsets[path] = offset + len(complete)
+            records += [r for r in map(_parse, complete.decode("utf-8", "replace").splitlines()) if r is not None]
+        return records
+
+
 class Writer:
-    """Appends records to one manifest file, each line flushed to disk before the next image."""
+    """Appends records to one manifest file, each line fsync-ed before the next image; the file is made at
+    the first record. Several runs may append to one file: each record is one O_APPEND write."""
 
     def __init__(self, path: pathlib.Path) -> None:
         self.path = pathlib.Path(path)
-        self.file = open(self.path, "a+b")
-        self._end_line()
+        self.fd: int | None = None
 
-    def _end_line(self) -> None:
-        """Start on a fresh line if a kill cut the last record short."""
-        self.file.seek(0, os.SEEK_END)
-        if self.file.tell() > 0:
-            self.file.seek(-1, os.SEEK_END)
-            if self.file.read(1) != b"\n":
-                self.file.write(b"\n")
+    def _open(self) -> int:
+        """Open for appending; start on a fresh line if a kill cut the last record short."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+        return fd
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write ``record`` as one JSON line and fsync it."""
-        self.file.write(json.dumps(record, sort_keys=True).encode() + b"\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        """Write ``record`` as one JSON line and fsync it; a failed write leaves no part of the line behind."""
+        line = json.dumps(record, sort_keys=True).encode() + b"\n"
+        before = None
+        try:
+            if self.fd is None:
+                self.fd = self._open()
+            before = os.fstat(self.fd).st_size
+            if os.write(self.fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(self.fd)
+        except OSError as e:
+            self._cut(before)
+            raise NSTError(f"cannot write the manifest '{self.path}': {e.strerror or e}") from None
+
+    def _cut(self, size: int | None) -> None:
+        """Take a partly written line (no newline yet) back off the end, unless another run appended since."""
+        if self.fd is None or size is None:
+            return
+        try:
+            end = os.fstat(self.fd).st_size
+            if end > size and b"\n" not in os.pread(self.fd, end - size, size):
+                os.ftruncate(self.fd, size)
+        except OSError:
+            pass  # a reader ignores a cut line
 
     def close(self) -> None:
-        self.file.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def __enter__(self) -> "Writer":
         return self

@@ -17,6 +17,7 @@ import jax
 
 
 from .. import vgg
+from ..errors import NSTError
 
 PEAK_PER_ACTIVATION = {False: 1.15, True: 1.40}
 """Peak temporary bytes / float32 activation bytes, without and with remat (measured 1.13 and 1.36)."""
@@ -73,3 +74,49 @@ def use_remat(s: Any, shape: Sequence[int]) -> bool:
 def resolve(s: Any, shape: Sequence[int]) -> Any:
     """``s`` with remat "auto" decided ("on"/"off") for images of ``shape``."""
     return s if s.remat != "auto" else dataclasses.replace(s, remat="on" if use_remat(s, shape) else "off")
+
+
+def fits(hw: Sequence[int], s: Any, batch: int = 1, available: int | None = None) -> bool:
+    """Whether ``batch`` images of ``hw`` fit in the planned share of ``available`` bytes, with remat."""
+    available = available_bytes() if available is None else available
+    return evaluation_bytes(hw, s, remat=True, batch=batch) <= HEADROOM * available
+
+
+def largest_side(hw: Sequence[int], s: Any, batch: int = 1, available: int | None = None) -> int:
+    """The largest long side (pixels) at which images shaped like ``hw`` fit (:func:`fits`); 0 if none does."""
+    available = available_bytes() if available is None else available
+    long = max(int(hw[0]), int(hw[1]))
+    shape = lambda side: (max(1, round(hw[0] * side / long)), max(1, round(hw[1] * side / long)))  # noqa: E731
+    low, high = 0, 1
+    while fits(shape(high), s, batch, available):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(shape(mid), s, batch, available) else (low, mid)
+    return low
+
+
+def check_fits(hw: Sequence[int], s: Any, batch: int = 1, device: jax.Device | None = None) -> None:
+    """Refuse, before any computation, images that cannot fit in memory even with remat (NSTError naming a size that fits)."""
+    available = available_bytes(device)
+    if fits(hw, s, batch, available):
+        return
+    need = evaluation_bytes(hw, s, remat=True, batch=batch)
+    side = largest_side(hw, s, batch, available)
+    raise NSTError(
+        f"{batch} image(s) of {hw[1]}×{hw[0]} px need about {need / 2**30:.1f} GiB even with remat; "
+        f"{available / 2**30:.1f} GiB is available on {(device or jax.devices()[0]).platform}; "
+        f"a size of {side} px fits (--size {side})"
+    )
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is XLA running out of device memory."""
+    return "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError)
+
+
+def out_of_memory_error(hw: Sequence[int], s: Any, batch: int = 1) -> NSTError:
+    """The one-line error for an evaluation that ran out of memory: the size the estimate says fits."""
+    side = max(1, min(largest_side(hw, s, batch), max(hw) * 3 // 4))
+    return NSTError(f"out of memory stylizing {batch} image(s) of {hw[1]}×{hw[0]} px on "
+                    f"{jax.devices()[0].platform}; try --size {side}, --remat on or --precision bfloat16")

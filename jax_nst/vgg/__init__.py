@@ -10,5 +10,5 @@ from .module import PRECISIONS, PREPARED, VGG, Conv3x3, Input, Params, Tap, appl
     prepare, preprocess
 from .weights import (
     CAFFE, DEFAULT_PREPROCESSING, IMAGENET_MEAN, IMAGENET_STD, MEAN_BGR, TORCHVISION, WEIGHTS_ENV,
-    expected_sha256, file_sha256, input_transform, load_params, resolve_weights, shipped_weights,
+    expected_sha256, file_sha256, input_transform, load_params, resolve_weights, shipped_weights, tensor_digest,
 )

@@ -2,7 +2,9 @@
 
 A weights file is safetensors with ``{layer}.kernel`` (HWIO) and ``{layer}.bias`` per conv layer, or
 an 8-bit codebook (``{layer}.codes`` uint8, ``{layer}.table`` float32[256]: kernel = table[codes]);
-its metadata "jax_nst" (JSON: model, preprocessing) gives params["input"].
+its metadata "jax_nst" (JSON: model, preprocessing, tensors_sha256) gives params["input"].
+Every file is self-verifying: the converter records a digest of the tensors (:func:`tensor_digest`)
+that the loader checks; a file without one is refused unless trusted explicitly.
 """
 
 from __future__ import annotations
@@ -60,6 +62,33 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+DIGEST_FIELD = "tensors_sha256"
+CONVERTER = "jax-nst convert-weights"
+
+
+def tensor_digest(tensors: Mapping[str, np.ndarray]) -> str:
+    """Hex SHA-256 of the tensors: name, dtype, shape and little-endian bytes of each, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        digest.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, meta: Mapping, tensors: Mapping[str, np.ndarray], trust: bool) -> None:
+    """The tensors must match the digest the converter recorded; a file without one needs ``trust``."""
+    recorded = meta.get(DIGEST_FIELD)
+    if recorded is None:
+        if not trust:
+            raise NSTError(f"weights file '{path}' records no tensor digest, so it cannot be checked; make it with "
+                           f"'{CONVERTER} SOURCE OUT.safetensors' (an older jax_nst file works as SOURCE), "
+                           "or trust it as it is with --trust-weights")
+    elif tensor_digest(tensors) != recorded:
+        raise NSTError(f"weights file '{path}' is corrupt: its tensors do not match the digest recorded when it was made")
+
+
 def expected_sha256(path: Path) -> str | None:
     """The SHA-256 recorded in the provenance file beside ``path`` (``<stem>.provenance.json``), if any."""
     prov = path.with_name(path.stem + ".provenance.json")
@@ -71,10 +100,12 @@ def expected_sha256(path: Path) -> str | None:
         raise NSTError(f"provenance file '{prov}' is unreadable: {e}") from None
 
 
-def load_params(path: str | os.PathLike | None = None, sha256: str | None = None, model: str = "vgg19") -> dict:
+def load_params(path: str | os.PathLike | None = None, sha256: str | None = None, model: str = "vgg19",
+                trust: bool = False) -> dict:
     """Load and check ``model`` params {input, layer: {kernel (HWIO), bias}} from a safetensors file.
 
-    The file's SHA-256 must equal ``sha256`` or, if not given, the one in its provenance file.
+    The tensors must match the digest in the file's metadata (a file without one only with ``trust``);
+    the file's SHA-256 must equal ``sha256`` or, if not given, the one in its provenance file.
     Quantized layers (``codes`` uint8 + ``table`` float32[256]) are dequantized: kernel = table[codes].
     The file's metadata "jax_nst" (JSON: model, preprocessing) gives params["input"]; without it,
     the model's default preprocessing is used.
@@ -94,6 +125,7 @@ def load_params(path: str | os.PathLike | None = None, sha256: str | None = None
         preprocessing = meta.get("preprocessing", DEFAULT_PREPROCESSING[model])
     except (SafetensorError, OSError, ValueError) as e:
         raise NSTError(f"weights file '{path}' is not a readable safetensors file: {e}") from None
+    _check_digest(path, meta, tensors, trust)
     if meta.get("model", model) != model:
         raise NSTError(f"weights file '{path}' holds {meta['model']}, not {model}")
     params = {row.name: _layer(tensors, row, path, model) for row in TABLES[model]}
