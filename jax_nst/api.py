@@ -133,7 +133,7 @@ def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray
 def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
-    A batch of one runs unbatched; larger L-BFGS batches go image by image (``loop._each_image``).
+    A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
     A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped).
     """
     b, hyper = x.shape[0], s.hyper()

@@ -1,6 +1,8 @@
 """Throughput of ``jax_nst.stylize_batch``: images/s per batch size, and scaling over devices.
 
-Part 1 times batches of 1, 2, 4, 8 images on the current JAX device(s). Part 2 gives d devices
+Part 1 times batches of 1, 2, 4, 8 images on the current JAX device(s). Part "vmap" (not in
+"both") times the compiled L-BFGS loop alone on one device for each batch size, batched with
+``vmap`` (the default) and one image after the other (``lax.map``), with the evaluations each made. Part 2 gives d devices
 d images (one each) for d = 1, 2, 4, 8 and reports the scaling efficiency
 E(d) = throughput(d) / (d · throughput(1)); without that many devices it runs in a subprocess on
 ``--simulate-devices`` CPU devices (``--xla_force_host_platform_device_count``), which share the
@@ -21,7 +23,7 @@ import sys
 import time
 from typing import Any, NamedTuple
 
-PART_BATCH, PART_SCALING = "batch", "scaling"
+PART_BATCH, PART_SCALING, PART_VMAP = "batch", "scaling", "vmap"
 
 
 class Row(NamedTuple):
@@ -43,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4, 8], help="device counts of part 2")
-    p.add_argument("--part", choices=(PART_BATCH, PART_SCALING, "both"), default="both")
+    p.add_argument("--part", choices=(PART_BATCH, PART_SCALING, PART_VMAP, "both"), default="both")
     p.add_argument("--simulate-devices", type=int, default=8, help="CPU devices to simulate for part 2")
     p.add_argument("--repeats", type=int, default=1, help="timed calls per row; the fastest counts")
     return p.parse_args(argv)
@@ -65,7 +67,8 @@ def contents(n: int) -> list[Any]:
 def time_batch(n: int, args: argparse.Namespace) -> Row:
     """Seconds of a warm ``stylize_batch`` call on ``n`` images (fastest of ``--repeats``)."""
     import jax_nst
-    from jax_nst import samples, sharding
+    from jax_nst import samples
+    from jax_nst.optimize import sharding
 
     batch, style = contents(n), jax_nst.load_image(samples.STYLE)
     options = dict(size=args.size, steps=args.steps, optimizer=args.optimizer, report_every=args.steps)
@@ -76,6 +79,45 @@ def time_batch(n: int, args: argparse.Namespace) -> Row:
         jax_nst.stylize_batch(batch, style, **options)
         best = min(best, time.perf_counter() - start)
     return Row(sharding.batch_devices(n) if n > 1 else 1, n, best)
+
+
+def time_loop(n: int, args: argparse.Namespace, one_by_one: bool) -> tuple[float, int]:
+    """(seconds, evaluations per image) of ``--steps`` L-BFGS steps of the compiled loop on ``n`` images,
+    warm (the fastest of ``--repeats``)."""
+    import jax
+    import numpy as np
+
+    import jax_nst
+    from jax_nst import objective, optimize, samples, vgg
+    from jax_nst.settings import Settings
+
+    s = Settings(size=args.size, steps=args.steps, optimizer="lbfgs")
+    batch = np.stack([jax_nst.load_image(c, args.size) for c in contents(n)])
+    style = jax_nst.load_image(samples.STYLE, args.size)
+    params, program, hyper = jax.device_put(vgg.load_params()), optimize.memory.resolve(s.program(), batch.shape), s.hyper()
+    targets = objective.targets.build(params, batch, [style], program)
+    loop = optimize.make_loop(program, True, one_by_one=one_by_one)
+    state = loop.init(params, batch, targets, hyper)
+    jax.block_until_ready(loop.run(params, batch, state, targets, hyper, args.steps))  # compiles
+    best, evals = float("inf"), 0
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        _, _, ev = jax.block_until_ready(loop.run(params, batch, state, targets, hyper, args.steps))
+        best, evals = min(best, time.perf_counter() - start), int(np.sum(ev))
+    return best, evals
+
+
+def run_vmap(args: argparse.Namespace) -> None:
+    """Part "vmap": the L-BFGS loop batched by vmap against lax.map, per batch size."""
+    print(f"\n### L-BFGS batches: vmap against one image after the other, {args.size} px, {args.steps} steps\n")
+    print(f"device: {device_line()}\n")
+    print("| batch | lax.map s | vmap s | lax.map images/s | vmap images/s | vmap speed-up | evaluations (all images) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+    for n in args.batch_sizes:
+        (t_map, e_map), (t_vmap, e_vmap) = time_loop(n, args, True), time_loop(n, args, False)
+        evals = str(e_vmap) if e_map == e_vmap else f"{e_map} / {e_vmap}"
+        print(f"| {n} | {t_map:.2f} | {t_vmap:.2f} | {n / t_map:.3f} | {n / t_vmap:.3f} | {t_map / t_vmap:.2f}× | {evals} |",
+              flush=True)
 
 
 def device_line() -> str:
@@ -147,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
         run_batch(args)
     if args.part in (PART_SCALING, "both"):
         run_scaling(args)
+    if args.part == PART_VMAP:
+        run_vmap(args)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 
 Same VGG-19 weights (``jax_nst.vgg.load_params()``, kernels HWIO → OIHW, preprocessing from
 params["input"]), same layers, losses, weights α/β/γ, average pooling, content init and [0, 1]
-handling (the loss sees clamp(x); x is projected onto [0, 1] after every step), optimized by
-``torch.optim.LBFGS(line_search_fn="strong_wolfe")``, one iteration per ``.step(closure)``.
-The closure returns the stored f and ∇f when called again at the point it last evaluated, so
-only real evaluations (forward + backward) are counted and timed. Imported by
+handling (the loss sees clamp(x)), optimized as users write it: ``torch.optim.LBFGS(max_iter=N,
+max_eval=N, line_search_fn="strong_wolfe")`` and one ``.step(closure)`` call, with no clamping in
+the loop (:func:`run_lbfgs`); ``tutorial=True`` is the variant copied from the PyTorch tutorial,
+which clamps x in place inside the closure. The trace records the loss of every evaluation. Imported by
 ``scripts/benchmark.py``; needs torch (the library itself never imports it).
 """
 
@@ -106,47 +106,40 @@ def nchw(image: np.ndarray) -> torch.Tensor:
 
 
 class Closure:
-    """The LBFGS closure: f and ∇f at x, recomputed only when x changed since the last call."""
+    """The LBFGS closure: f and ∇f at x, each call one evaluation, its loss and time recorded.
 
-    def __init__(self, objective: Objective, x: torch.Tensor) -> None:
-        self.objective, self.x, self.evals = objective, x, 0
-        self.last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    ``tutorial``: clamp x into [0, 1] in place first, as the PyTorch tutorial's closure does.
+    """
+
+    def __init__(self, objective: Objective, x: torch.Tensor, tutorial: bool = False) -> None:
+        self.objective, self.x, self.tutorial = objective, x, tutorial
+        self.trace, self.start = Trace([], [], []), time.perf_counter()
 
     def __call__(self) -> torch.Tensor:
-        if self.last is not None and torch.equal(self.last[0], self.x):
-            self.x.grad = self.last[2].clone()
-            return self.last[1]
+        if self.tutorial:
+            with torch.no_grad():
+                self.x.clamp_(0.0, 1.0)
         self.x.grad = None
         loss = self.objective(self.x)
         loss.backward()
-        self.evals += 1
-        self.last = (self.x.detach().clone(), loss.detach(), self.x.grad.detach().clone())
-        return self.last[1]
+        self.trace.seconds.append(time.perf_counter() - self.start)
+        self.trace.evals.append(len(self.trace.evals) + 1)
+        self.trace.loss.append(float(loss))
+        return loss
 
 
-def make_optimizer(x: torch.Tensor, s: Settings, max_ls: int = 20) -> torch.optim.LBFGS:
-    """LBFGS with a strong-Wolfe line search, history ``s.lbfgs_memory``, one iteration per ``step``."""
-    return torch.optim.LBFGS([x], lr=s.lr, max_iter=1, max_eval=1 + max_ls,
-                             history_size=s.lbfgs_memory, line_search_fn="strong_wolfe",
-                             tolerance_grad=0.0, tolerance_change=0.0)
-
-
-def run_lbfgs(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, max_evals: int) -> Trace:
-    """Optimize from the content image until ``max_evals`` evaluations; the loss of every iterate and when."""
+def run_lbfgs(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, max_evals: int,
+              tutorial: bool = False) -> Trace:
+    """One ``LBFGS(max_iter=N, max_eval=N, line_search_fn="strong_wolfe").step(closure)`` from the content
+    image, N = ``max_evals``; returns the loss of every evaluation and when it was made."""
     objective = Objective(tp, content, style, s)
     x = nchw(content).requires_grad_(True)
-    closure, opt = Closure(objective, x), make_optimizer(x, s)
-    trace, start = Trace([], [], []), time.perf_counter()
-    while True:
-        loss = float(closure())  # f at the projected iterate (the step's own first call reuses it)
-        trace.seconds.append(time.perf_counter() - start)
-        trace.evals.append(closure.evals)
-        trace.loss.append(loss)
-        if closure.evals >= max_evals or not np.isfinite(loss):
-            return trace
-        opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
+    closure = Closure(objective, x, tutorial)
+    opt = torch.optim.LBFGS([x], lr=s.lr, max_iter=max_evals, max_eval=max_evals, history_size=s.lbfgs_memory,
+                            line_search_fn="strong_wolfe")
+    closure.start = time.perf_counter()
+    opt.step(closure)
+    return closure.trace
 
 
 def time_eval(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, repeats: int) -> list[float]:

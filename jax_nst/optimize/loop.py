@@ -22,6 +22,7 @@ import optax
 from .. import objective, vgg
 from ..objective import Targets
 from . import memory
+from .linesearch import scale_by_wolfe_linesearch
 
 MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 """On CPU the memory-minimizing scheduler: half the peak memory, no slower."""
@@ -44,19 +45,23 @@ class Loop(NamedTuple):
 
 
 def make_optimizer(program: Any, learning_rate: jax.Array) -> optax.GradientTransformationExtraArgs:
-    """optax Adam, or L-BFGS with a zoom (strong Wolfe) line search starting from step 1."""
+    """optax Adam, or optax L-BFGS with a strong-Wolfe line search (:mod:`.linesearch`) starting from step 1."""
     if program.optimizer == "adam":
         return optax.adam(learning_rate)
-    linesearch = optax.scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
-    return optax.lbfgs(learning_rate=learning_rate, memory_size=program.lbfgs_memory, linesearch=linesearch)
+    return optax.lbfgs(learning_rate=learning_rate, memory_size=program.lbfgs_memory,
+                       linesearch=scale_by_wolfe_linesearch(max_steps=20))
 
 
-def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = None, prepare: bool = True) -> Loop:
+def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = None, prepare: bool = True,
+              one_by_one: bool | None = None) -> Loop:
     """Jitted init / n-step run / loss report, one compilation per image shape.
 
     ``run`` performs n optimizer steps in a ``lax.fori_loop`` on the device, so the host is involved
-    only between calls (progress reports). ``scheduler``: XLA options (default: the memory-optimized
-    scheduler on CPU); ``prepare``: derive the kernels' transforms once per call, not per evaluation.
+    only between calls (progress reports). A batch runs under ``vmap`` (L-BFGS too: its line search
+    evaluates f once per iteration, batched or not). ``scheduler``: XLA options (default: the
+    memory-optimized scheduler on CPU); ``prepare``: derive the kernels' transforms once per call,
+    not per evaluation; ``one_by_one``: run a batch's images one after the other (``lax.map``);
+    default: for L-BFGS on CPU (:func:`one_by_one_default`).
     """
     lbfgs = program.optimizer == "lbfgs"
 
@@ -103,7 +108,8 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
     if batched:
         axes = Targets(content=0, style=None, pixels=0)
         init = jax.vmap(init, in_axes=(None, 0, axes, None))
-        run = _each_image(run) if lbfgs else jax.vmap(run, in_axes=(None, 0, 0, axes, None, None))
+        one_by_one = one_by_one_default(program) if one_by_one is None else one_by_one
+        run = _each_image(run) if one_by_one else jax.vmap(run, in_axes=(None, 0, 0, axes, None, None))
         report = jax.vmap(report, in_axes=(None, 0, axes, None))
     options = compiler_options() if scheduler is None else scheduler
     jit = functools.partial(jax.jit, compiler_options=options or None)
@@ -115,13 +121,19 @@ def _prepare(params: vgg.Params, program: Any, prepare: bool) -> dict | None:
     return vgg.prepare(params, program.conv, program.precision) if prepare else None
 
 
-def _each_image(run: Callable) -> Callable:
-    """``run`` over a batch with ``lax.map``, one image after the other inside the compiled call.
+def one_by_one_default(program: Any) -> bool:
+    """Whether a batch runs image after image by default: L-BFGS on CPU.
 
-    For L-BFGS instead of ``vmap``: optax's zoom line search picks its branch with ``lax.cond``
-    and both branches evaluate f; under ``vmap`` the cond becomes a select, so every line-search
-    iteration cost two evaluations per image (measured: a batch of 2 took 3.8× one image's time).
+    Under ``vmap`` every image runs as many line-search iterations as the batch's longest search
+    (the others' results are masked). An accelerator has the parallel width to spare; a CPU does
+    not: at 256 px on 2 cores, batches of 2/4/8 ran at 0.84/0.79/0.74× the speed of ``lax.map``
+    (``scripts/benchmark_batch.py --part vmap``, BENCHMARKS.md).
     """
+    return program.optimizer == "lbfgs" and jax.default_backend() == "cpu"
+
+
+def _each_image(run: Callable) -> Callable:
+    """``run`` over a batch with ``lax.map``, one image after the other inside the compiled call."""
 
     def fn(params, x, state, targets, hyper, n):
         def one(args):
