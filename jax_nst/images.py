@@ -236,7 +236,7 @@ def _reduced(im: Image.Image, size: int | None) -> Image.Image:
         return im
     try:
         small = im.reduce(factor)
-    except (ValueError, NotImplementedError):  # a mode PIL cannot reduce: decode at full size
+    except ValueError:  # a mode PIL cannot reduce (P, 1, I;16): decode at full size
         return im
     small.info = dict(im.info)
     return small

@@ -155,12 +155,10 @@ class _Runner:
 
     def is_finished(self, item: Item) -> bool:
         """Done under this job's key (and its output there), or failed in a concurrent run since this one started."""
-        for r in self.follower.new():
-            if all(r.get(f) == self.key.get(f) for f in manifest.KEY_FIELDS):
-                if r.get("status") == manifest.DONE:
-                    self.done.add(r["output"])
-                elif r.get("status") == manifest.FAILED and r.get("time", 0) >= self.started:
-                    self.failed.add(r["output"])
+        records = self.follower.new()
+        self.done |= manifest.done(records, self.key)
+        self.failed |= {r["output"] for r in records if r.get("status") == manifest.FAILED
+                        and manifest.matches(r, self.key) and r.get("time", 0) >= self.started}
         return (item.output in self.done and (self.out_dir / item.output).is_file()) or item.output in self.failed
 
     def skip(self) -> None:

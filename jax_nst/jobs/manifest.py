@@ -50,12 +50,14 @@ def _parse(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and "output" in record else None
 
 
+def matches(record: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
+    """Whether ``record`` was made under ``key`` (the :data:`KEY_FIELDS` all match)."""
+    return all(record.get(f) == key.get(f) for f in KEY_FIELDS)
+
+
 def done(records: Iterable[Mapping[str, Any]], key: Mapping[str, Any]) -> set[str]:
-    """Outputs with a "done" record made under ``key`` (the :data:`KEY_FIELDS` must all match)."""
-    return {
-        r["output"] for r in records
-        if r.get("status") == DONE and all(r.get(f) == key.get(f) for f in KEY_FIELDS)
-    }
+    """Outputs with a "done" record made under ``key``."""
+    return {r["output"] for r in records if r.get("status") == DONE and matches(r, key)}
 
 
 class Follower:
