@@ -14,7 +14,7 @@ from .controls import color, presets, schedule, styles
 from .controls import masks as region_masks
 from .errors import NSTError
 from .objective import guided
-from .optimize import memory, sharding
+from .optimize import memory, sharding, spatial
 from .settings import INITS, Program, Settings
 
 
@@ -79,7 +79,9 @@ def stylize_batch(
     where none is. ``preset`` names settings of the paper (:data:`jax_nst.controls.presets.PRESETS`);
     ``settings`` is a ready :class:`Settings` (then give no other options). ``trust_weights`` accepts a
     weights file that records no tensor digest (see :func:`jax_nst.vgg.load_params`).
-    With several local devices the batch is sharded over them (:mod:`jax_nst.optimize.sharding`).
+    With several local devices the batch is sharded over them (:mod:`jax_nst.optimize.sharding`);
+    with ``spatial`` = D > 1 one content image's rows are split over D devices instead
+    (:mod:`jax_nst.optimize.spatial`: the same result, ~1/D of the memory per device).
     Loss weights and the learning rate are traced: calls that differ only in them compile nothing new.
     """
     if settings is not None and (options or preset is not None):
@@ -87,9 +89,12 @@ def stylize_batch(
     s = settings or presets.resolve(preset, init, **options)
     if len(contents) == 0:
         raise NSTError("no content images given")
+    if s.spatial > 1:
+        spatial.check(s, len(contents))
     raw = [images.load_image(c, at_least=s.size) for c in contents]
     shapes = {images.fit_long_side(*r.shape[:2], s.size) for r in raw}
-    memory.check_fits(max(shapes), s, -(-len(raw) // jax.local_device_count()))  # before any large array is made
+    per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
+    memory.check_fits(max(shapes), s, per_device)  # before any large array is made
     batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
     _check_size(batch.shape[1:3], s)
     style_imgs = styles.load_styles(style, s)
@@ -102,14 +107,14 @@ def stylize_batch(
     blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
     for k in schedule.plan(s):
-        hw = schedule.shape_at(batch.shape[1:3], k.size)
-        batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
-        mask_k = None if mask is None else region_masks.at_size(mask, hw)
-        program = k.program(masked=mask is not None)
+        hw, program = schedule.shape_at(batch.shape[1:3], k.size), k.program(masked=mask is not None)
+        tall = spatial.padded_height(hw[0], program)  # spatial sharding: rows mirrored below, cropped after
+        batch_k, styles_k = spatial.pad_rows(schedule.resize_batch(seen, hw), tall), styles.at_scale(seen_styles, s, k.size)
+        mask_k = None if mask is None else spatial.pad_rows(region_masks.at_size(mask, hw)[None], tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
-        x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
+        x = _initial(init, k, batch_k, styles_k[0]) if x is None else spatial.pad_rows(schedule.resize_batch(x, hw), tall)
         try:
-            x = _optimize(params, _start(x, targets, s), targets, program, k, relay)
+            x = _optimize(params, _start(x, targets, s), targets, program, k, relay)[:, : hw[0]]
         except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
             if memory.out_of_memory(e) and not isinstance(e, NSTError):
                 raise memory.out_of_memory_error(hw, program, len(raw)) from None
@@ -134,7 +139,8 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
     A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
-    A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped).
+    A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped);
+    one image with ``program.spatial`` > 1 has its rows split over the devices.
     """
     b, hyper = x.shape[0], s.hyper()
     batched = b > 1
@@ -143,6 +149,8 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
     loop = _loop(memory.resolve(program, x.shape), batched)  # remat "auto" decided for this batch and size
     if batched:
         loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
+    elif program.spatial > 1:
+        params, x, targets = spatial.place(params, x, targets, program)
     state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
     first = np.atleast_1d(np.asarray(loop.losses(params, x, targets, hyper)["total"]))[:b], _saturated(x)[:b]
     while done < s.steps:

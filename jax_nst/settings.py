@@ -32,6 +32,10 @@ NORMALIZATIONS = ("size", "paper")
 """How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
+ADDED = {"spatial": 1}
+"""Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
+so that finished outputs of earlier runs still count as done."""
+
 Layers = Union[Sequence[str], Mapping[str, float]]
 
 
@@ -76,7 +80,8 @@ class Settings:
     Defaults follow Gatys et al.: content conv4_2, style conv1_1…conv5_1 with equal weights,
     average pooling, L-BFGS, α/β = 1e-3 with L_content normalized as for a 512² image (``normalization``
     "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
-    optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`).
+    optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`). ``spatial`` = D > 1 splits one image's
+    rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`).
     """
 
     size: int = 512
@@ -104,6 +109,7 @@ class Settings:
     precision: str = "float32"
     remat: str = "auto"
     normalization: str = "size"
+    spatial: int = 1
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -115,7 +121,7 @@ class Settings:
             if not value >= 0 or value == float("inf"):
                 raise NSTError(f"{name} must be a finite number >= 0, got {value}")
             set_(name, value)
-        for name in ("size", "steps", "report_every", "lbfgs_memory"):
+        for name in ("size", "steps", "report_every", "lbfgs_memory", "spatial"):
             _positive_int(name, getattr(self, name))
         if self.style_size is not None:
             _positive_int("style_size", self.style_size)
@@ -161,7 +167,7 @@ class Settings:
             model=self.model, pooling=self.pooling, precision=self.precision, remat=self.remat,
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
-            masked=masked, average=bool(self.average),
+            masked=masked, average=bool(self.average), spatial=self.spatial,
         )
 
     def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
@@ -186,8 +192,9 @@ class Settings:
         return hash(self.digest())
 
     def digest(self) -> str:
-        """Short SHA-256 of the settings, for manifests and caches."""
-        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """Short SHA-256 of the settings, for manifests and caches (fields of :data:`ADDED` count when not at their default)."""
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if ADDED.get(f.name, object()) != getattr(self, f.name)}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -197,6 +204,7 @@ class Program:
 
     A layer set that is empty (α = 0 or β = 0) drops its term from the program.
     ``conv`` is the convolution implementation of the VGG pass (:mod:`jax_nst.vgg.conv`).
+    ``spatial`` = D > 1 splits the image's rows over D local devices (:mod:`jax_nst.optimize.spatial`).
     """
 
     model: str = "vgg19"
@@ -211,6 +219,7 @@ class Program:
     masked: bool = False
     average: bool = False
     conv: vgg.Conv = vgg.DEFAULT_CONV
+    spatial: int = 1
 
     @property
     def layers(self) -> list[str]:

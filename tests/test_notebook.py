@@ -12,7 +12,7 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
 NOTEBOOK = pathlib.Path(__file__).parents[1] / "examples" / "colab_tpu.ipynb"
-TINY = 'SIZE = 32\nSTEPS = 2\nOPTIMIZER = "adam"\nPER_DEVICE = 1\nINSTALL = False\nPACKAGE = "jax_nst"'
+TINY = 'SIZE = 32\nSTEPS = 2\nOPTIMIZER = "adam"\nPER_DEVICE = 1\nINSTALL = False\nPACKAGE = "jax_nst"\nCHECK_SIZE = 32'
 
 
 def outputs(nb) -> tuple[str, int]:
@@ -38,4 +38,5 @@ def test_colab_notebook_runs_at_tiny_size(tmp_path: pathlib.Path, monkeypatch: p
     text, pictures = outputs(nb)
     assert "8 local devices" in text
     assert "8 images on 8 devices" in text
+    assert "| jax-nst doctor |" in text and "split over 8 devices (--spatial 8)" in text
     assert pictures == 2  # the image with its loss curve, the batch

@@ -20,6 +20,7 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "demo": ("demo", "build_parser", "main", ()),
     "layers": ("layers", "build_parser", "main", ()),
+    "doctor": ("doctor", "build_parser", "main", ()),
     "reconstruct": ("modes", "build_parser", "main", ("reconstruct",)),
     "synthesize": ("modes", "build_parser", "main", ("synthesize",)),
     "folder": ("jobs", "build_folder_parser", "folder_main", ()),
@@ -29,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 """Subcommand → (module, parser, runner, leading arguments of both); None is ``jax-nst CONTENT STYLE -o OUT``.
 Modules are imported when the command runs, inside :func:`main`, so an interrupt at any moment is one line."""
-COMPUTES = ("demo", "reconstruct", "synthesize", "folder", "tfds", None)
+COMPUTES = ("demo", "doctor", "reconstruct", "synthesize", "folder", "tfds", None)
 CACHE_ENV, NO_CACHE_ENV = "JAX_NST_CACHE_DIR", "JAX_NST_NO_COMPILE_CACHE"
 
 

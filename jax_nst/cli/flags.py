@@ -90,6 +90,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                   "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
     "remat": (("--remat",), {"choices": REMATS},
               "recompute activations in the backward pass (auto: when memory would not suffice)"),
+    "spatial": (("--spatial",), {"type": int, "metavar": "D"},
+                "split one image's rows over D local devices: the same result with ~1/D of the memory per device"),
     "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"},
                "coarse-to-fine: optimize at these long sides first, then at --size"),
     "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"},
@@ -146,7 +148,8 @@ def add_style_options(p: argparse.ArgumentParser) -> None:
 def add_job_options(p: argparse.ArgumentParser) -> None:
     """Options shared by the folder and TFDS jobs."""
     p.add_argument("--batch-size", type=positive_int, metavar="B", default=None,
-                   help="images per batch, spread over the local devices (default: the local device count)")
+                   help="images per batch, spread over the local devices (default: the local device count; "
+                        "1 with --spatial)")
     p.add_argument("--resize", choices=buckets.POLICIES, default="bucket",
                    help="bucket: long side --size, short side rounded to --bucket px; square: --size × --size; "
                         "outputs keep the input's aspect ratio either way (default: %(default)s)")

@@ -87,7 +87,7 @@ def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.J
     settings = run.settings_of({}, options, init=init)
     return batch.Job(
         out_dir=out_dir, style=style, settings=settings, weights=args["weights"], trust_weights=args.get("trust_weights", False), init=init,
-        batch_size=args["batch_size"] or jax.local_device_count(), policy=args["resize"], step=args["bucket"],
+        batch_size=args["batch_size"] or (1 if settings.spatial > 1 else jax.local_device_count()), policy=args["resize"], step=args["bucket"],
     )
 
 

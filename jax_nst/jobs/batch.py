@@ -53,6 +53,8 @@ class Job:
         buckets.work_shape(1, 1, self.settings.size, self.policy, self.step)
         if self.batch_size < 1:
             raise NSTError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.batch_size > 1 and self.settings.spatial > 1:
+            raise NSTError(f"spatial sharding stylizes one image at a time; use a batch size of 1, not {self.batch_size}")
 
     def key(self, init_label: str | None = None) -> dict[str, Any]:
         """What a manifest record must match to count as done (see :data:`jax_nst.manifest.KEY_FIELDS`)."""

@@ -24,12 +24,15 @@ def evaluate(
 
     x is evaluated at clip(x, 0, 1) (and with masks, the content where they keep it). Feature terms
     are computed inside the VGG pass, block by block (``remat``: per-block rematerialization).
+    With ``program.spatial`` = D > 1, x is this device's band of rows and the convolutions exchange
+    halos with the neighbouring bands (call it inside ``shard_map``: :mod:`jax_nst.optimize.spatial`).
     ``hyper`` holds each term's weight under the term's name (α ``content``, β ``style``, γ ``tv``).
     """
     x = jnp.clip(x, 0.0, 1.0)
     if targets.keep is not None:
         x = composite(x, targets.pixels, targets.keep)
     active = terms_of(program)
+    conv = program.conv if program.spatial == 1 else vgg.bands.Halo(program.spatial, program.conv)
     on_features = [t for t in active if t.layers]
 
     def tap(layer: str, f: jax.Array) -> dict[str, jax.Array]:
@@ -38,7 +41,7 @@ def evaluate(
     parts = dict.fromkeys(PARTS, jnp.zeros(()))
     if on_features:
         parts.update(vgg.apply(params, x[None], program.layers, pooling=program.pooling, model=program.model,
-                               precision=program.precision, conv=program.conv, remat=remat, tap=tap, prepared=prepared))
+                               precision=program.precision, conv=conv, remat=remat, tap=tap, prepared=prepared))
     parts.update({t.name: t.fn({}, x, targets, hyper) for t in active if not t.layers})
     total = sum(getattr(hyper, name) * value for name, value in parts.items())
     return total, {"total": total, **parts}

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import vgg
+from ..vgg import bands as rows
 
 EPS = 1e-8
 
@@ -48,19 +49,22 @@ def composite(x: Any, content: Any, keep: Any) -> Any:
     return keep * content + (1.0 - keep) * x
 
 
-def guided_gram(features: jax.Array, guide: jax.Array) -> jax.Array:
-    """G_r = Σ_k T_r,k² F_k F_kᵀ / Σ_k T_r,k²: one normalized Gram matrix per region, (R, N, N)."""
+def guided_gram(features: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
+    """G_r = Σ_k T_r,k² F_k F_kᵀ / Σ_k T_r,k²: one normalized Gram matrix per region, (R, N, N).
+
+    ``bands`` > 1: features and guide are one band of rows; the sums run over all bands.
+    """
     n, r = features.shape[-1], guide.shape[-1]
     f, t2 = features.reshape(-1, n), jnp.square(guide).reshape(-1, r)
-    g = jnp.einsum("kr,ki,kj->rij", t2, f, f)
-    return g / jnp.maximum(t2.sum(axis=0), EPS)[:, None, None]
+    g = rows.total(jnp.einsum("kr,ki,kj->rij", t2, f, f), bands)
+    return g / jnp.maximum(rows.total(t2.sum(axis=0), bands), EPS)[:, None, None]
 
 
-def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array) -> jax.Array:
+def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
     """E_l = Σ_r a_r Σ (G_r − A_r)² / (4 N²), a_r = Σ_k T_r,k² / M; equals E_l for one all-ones mask."""
     n = features.shape[-1]
-    share = jnp.mean(jnp.square(guide), axis=(0, 1))
-    diff = guided_gram(features, guide) - target_grams
+    share = rows.total(jnp.sum(jnp.square(guide), axis=(0, 1)), bands) / (guide.shape[0] * guide.shape[1] * bands)
+    diff = guided_gram(features, guide, bands) - target_grams
     return jnp.sum(share * jnp.sum(jnp.square(diff), axis=(-2, -1))) / (4.0 * n * n)
 
 
@@ -69,6 +73,8 @@ def guided_style_loss(
     target_grams: Mapping[str, jax.Array],
     guides: Mapping[str, jax.Array],
     layer_weights: Mapping[str, Any],
+    bands: int = 1,
 ) -> jax.Array:
     """L_style = Σ_l w_l E_l with guided E_l; ``target_grams[l]`` stacks A_r/M per region, (R, N, N)."""
-    return sum(w * guided_style_layer_loss(features[l], target_grams[l], guides[l]) for l, w in layer_weights.items())
+    return sum(w * guided_style_layer_loss(features[l], target_grams[l], guides[l], bands)
+               for l, w in layer_weights.items())

@@ -35,18 +35,25 @@ BATCHED = ("content", "pixels")
 """Targets fields with one entry per content image."""
 
 
+def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Any) -> dict[str, jax.Array]:
+    """F_l of ``layers`` for a batch (B, H, W, 3); with ``program.spatial`` > 1 band by band over the devices
+    when the height splits into bands (:func:`jax_nst.vgg.bands.row_multiple`; a style image may not), else on one."""
+    q = vgg.bands.row_multiple(layers, program.spatial, program.model) if layers else 1
+    bands = program.spatial if batch.shape[1] % q == 0 else 1
+    return vgg.bands.banded_features(params, batch, layers, bands, program.conv, pooling=program.pooling,
+                                     model=program.model, precision=program.precision)
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def content_features(params: vgg.Params, batch: jax.Array, program: Any) -> dict[str, jax.Array]:
     """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
-    return vgg.features(params, batch, program.content_layers, program.pooling, program.model, program.precision,
-                        program.conv)
+    return _features(params, batch, program.content_layers, program)
 
 
 @functools.partial(jax.jit, static_argnums=2)
 def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, jax.Array]:
     """A_l / M_l: the normalized Gram matrices of one style image (H, W, 3) at the style layers."""
-    feats = vgg.features(params, style[None], program.style_layers, program.pooling, program.model,
-                         program.precision, program.conv)
+    feats = _features(params, style[None], program.style_layers, program)
     return {l: terms.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
 
 

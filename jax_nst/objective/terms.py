@@ -5,6 +5,10 @@ is (H, W, 3). A term reads the layers it names; a feature term is a sum over its
 objective may evaluate it block by block (inside per-block remat). Its weight in L_total is the
 :class:`jax_nst.settings.Hyper` field of the term's name: L_total = α L_content + β L_style + γ L_TV.
 
+Under spatial sharding (``program.spatial`` = D > 1) each device evaluates the terms on its band
+of rows (:mod:`jax_nst.vgg.bands`): sums over positions are summed over the bands, so every device
+gets the value of the whole image.
+
 Normalization "size" scales the terms that grow with the pixel count (L_content, L_TV) to their
 value for a 512² image, so the same α, β, γ give the same balance at every size; "paper" keeps the
 paper's plain sums (equal to "size" for a 512 × 512 image).
@@ -18,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import vgg
+from ..vgg import bands as rows
 from . import guided
 
 REFERENCE_SIDE = 512
@@ -32,11 +37,14 @@ class Term(NamedTuple):
     fn: Callable[[Mapping[str, jax.Array], jax.Array, Any, Any], jax.Array]
 
 
-def gram_matrix(features: jax.Array, normalize: bool = False) -> jax.Array:
-    """G_ij = Σ_k F_ik F_jk over the M positions (divided by M when ``normalize``): (..., N, N)."""
+def gram_matrix(features: jax.Array, normalize: bool = False, bands: int = 1) -> jax.Array:
+    """G_ij = Σ_k F_ik F_jk over the M positions (divided by M when ``normalize``): (..., N, N).
+
+    ``bands`` > 1: ``features`` is one band of rows of the map; the sum runs over all bands.
+    """
     *batch, h, w, n = features.shape
-    g = _gram(features.reshape(*batch, h * w, n))
-    return g / (h * w) if normalize else g
+    g = rows.total(_gram(features.reshape(*batch, h * w, n)), bands)
+    return g / (h * w * bands) if normalize else g
 
 
 @jax.custom_vjp
@@ -61,28 +69,37 @@ def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum(jnp.square(features - target), axis=(-3, -2, -1))
 
 
-def style_layer_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
+def style_layer_loss(features: jax.Array, target_gram: jax.Array, bands: int = 1) -> jax.Array:
     """E_l = 1/(4 N² M²) Σ (G − A)², with ``target_gram`` = A/M (a normalized Gram matrix).
 
     Computed as Σ (G/M − A/M)² / (4N²), which is equal and stays well inside float32 range.
     """
     n = features.shape[-1]
-    diff = gram_matrix(features, normalize=True) - target_gram
+    diff = gram_matrix(features, normalize=True, bands=bands) - target_gram
     return jnp.sum(jnp.square(diff), axis=(-2, -1)) / (4.0 * n * n)
 
 
 def style_loss(
     features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array], layer_weights: Mapping[str, Any],
+    bands: int = 1,
 ) -> jax.Array:
     """L_style = Σ_l w_l E_l over the style layers l."""
-    return sum(w * style_layer_loss(features[l], target_grams[l]) for l, w in layer_weights.items())
+    return sum(w * style_layer_loss(features[l], target_grams[l], bands) for l, w in layer_weights.items())
 
 
-def tv_loss(image: jax.Array) -> jax.Array:
-    """L_TV = Σ (x_{i+1,j} − x_{i,j})² + (x_{i,j+1} − x_{i,j})², summed over channels."""
+def tv_loss(image: jax.Array, bands: int = 1) -> jax.Array:
+    """L_TV = Σ (x_{i+1,j} − x_{i,j})² + (x_{i,j+1} − x_{i,j})², summed over channels.
+
+    ``bands`` > 1: ``image`` (H, W, C) is one band of rows; the differences across the seams count too.
+    """
     dy = jnp.diff(image, axis=-3)
     dx = jnp.diff(image, axis=-2)
-    return jnp.sum(jnp.square(dy), axis=(-3, -2, -1)) + jnp.sum(jnp.square(dx), axis=(-3, -2, -1))
+    value = jnp.sum(jnp.square(dy), axis=(-3, -2, -1)) + jnp.sum(jnp.square(dx), axis=(-3, -2, -1))
+    if bands == 1:
+        return value
+    below = rows.row_below(image, bands, axis=-3)  # the next band's first row; none under the last band
+    seam = jnp.sum(jnp.square(below - image[..., -1:, :, :]), axis=(-3, -2, -1))
+    return rows.total(value + jnp.where(rows.index(bands) < bands - 1, seam, 0.0), bands)
 
 
 def size_factor(hw: tuple[int, int], pools: int, normalization: str) -> float:
@@ -99,9 +116,10 @@ def content_term(program: Any) -> Term:
     def fn(features, image, targets, hyper):
         total = jnp.zeros(())
         for l, f in features.items():
-            scale = size_factor(f.shape[:2], vgg.layer(l, program.model).pools, program.normalization)
+            hw = (f.shape[0] * program.spatial, f.shape[1])
+            scale = size_factor(hw, vgg.layer(l, program.model).pools, program.normalization)
             total = total + hyper.content_layers[l] * scale * content_loss(f, targets.content[l])
-        return total
+        return rows.total(total, program.spatial)
 
     return Term("content", tuple(program.content_layers), fn)
 
@@ -112,8 +130,8 @@ def style_term(program: Any) -> Term:
     def fn(features, image, targets, hyper):
         weights = {l: hyper.style_layers[l] for l in features}
         if program.masked:
-            return guided.guided_style_loss(features, targets.style, targets.guides, weights)
-        return style_loss(features, targets.style, weights)
+            return guided.guided_style_loss(features, targets.style, targets.guides, weights, program.spatial)
+        return style_loss(features, targets.style, weights, program.spatial)
 
     return Term("style", tuple(program.style_layers), fn)
 
@@ -122,7 +140,8 @@ def tv_term(program: Any) -> Term:
     """L_TV of the image, normalized by :func:`size_factor`."""
 
     def fn(features, image, targets, hyper):
-        return size_factor(image.shape[-3:-1], 0, program.normalization) * tv_loss(image)
+        hw = (image.shape[-3] * program.spatial, image.shape[-2])
+        return size_factor(hw, 0, program.normalization) * tv_loss(image, program.spatial)
 
     return Term("tv", (), fn)
 

@@ -21,7 +21,7 @@ import optax
 
 from .. import objective, vgg
 from ..objective import Targets
-from . import memory
+from . import memory, spatial
 from .linesearch import scale_by_wolfe_linesearch
 
 MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
@@ -58,17 +58,19 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
 
     ``run`` performs n optimizer steps in a ``lax.fori_loop`` on the device, so the host is involved
     only between calls (progress reports). A batch runs under ``vmap`` (L-BFGS too: its line search
-    evaluates f once per iteration, batched or not). ``scheduler``: XLA options (default: the
+    evaluates f once per iteration, batched or not); with ``program.spatial`` > 1 one image's rows are
+    split over the devices (:mod:`.spatial`). ``scheduler``: XLA options (default: the
     memory-optimized scheduler on CPU); ``prepare``: derive the kernels' transforms once per call,
     not per evaluation; ``one_by_one``: run a batch's images one after the other (``lax.map``);
     default: for L-BFGS on CPU (:func:`one_by_one_default`).
     """
     lbfgs = program.optimizer == "lbfgs"
+    evaluate = objective.evaluate if program.spatial == 1 else spatial.evaluate(program)
 
     def value_fn(params, prepared, targets, hyper):
         def f(y):
             remat = memory.use_remat(program, y.shape)  # decided when tracing, from the image size
-            return objective.evaluate(params, prepared, y, targets, hyper, program, remat)
+            return evaluate(params, prepared, y, targets, hyper, program, remat)
 
         return f
 

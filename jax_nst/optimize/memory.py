@@ -26,15 +26,16 @@ HEADROOM = 0.8
 
 
 def evaluation_bytes(hw: Sequence[int], s: Any, remat: bool, batch: int = 1) -> int:
-    """Estimated peak bytes of an optimization step (one evaluation and the optimizer's images) for ``batch`` images.
+    """Estimated peak bytes per device of an optimization step (one evaluation and the optimizer's images) for
+    ``batch`` images; with ``s.spatial`` = D > 1 activations and images are split in D bands of rows.
 
-    ``s``: a Settings or Program (its layers, model and L-BFGS memory).
+    ``s``: a Settings or Program (its layers, model, L-BFGS memory and spatial bands).
     """
     shapes = vgg.shapes(hw, s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
     images = (2 * s.lbfgs_memory + 4) * 4 * 3 * int(hw[0]) * int(hw[1])  # L-BFGS pairs, x, ∇f, trial point, direction
-    return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images) + kernels)
+    return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images) / s.spatial + kernels)
 
 
 def available_bytes(device: jax.Device | None = None) -> int:

@@ -167,8 +167,22 @@ def kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
 def _conv_bwd(res, g: jax.Array):
     x, kernel, forward, adjoint = res
     dx = _apply(g.astype(adjoint.dtype), adjoint).astype(x.dtype)
-    dk = kernel_grad(x, g).astype(kernel.dtype)  # dead code unless params need gradients
+    dk = _summed_like(kernel_grad(x, g).astype(kernel.dtype), kernel)  # dead code unless params need gradients
     return dx, dk, jnp.zeros_like(forward), jnp.zeros_like(adjoint)  # only `kernel` defines the output
+
+
+def _summed_like(ct: jax.Array, primal: jax.Array) -> jax.Array:
+    """``ct`` summed over the ``shard_map`` axes along which it varies and ``primal`` does not (a kernel
+    shared by all bands of an image gets the sum of the bands' gradients); ``ct`` outside ``shard_map``."""
+    extra = tuple(_varying(ct) - _varying(primal))
+    return jax.lax.psum(ct, extra) if extra else ct
+
+
+def _varying(a: jax.Array) -> frozenset:
+    """The ``shard_map`` axes along which ``a`` varies (jax ≥ 0.8 types; older: ``vma``)."""
+    t = jax.typeof(a)
+    manual = getattr(t, "manual_axis_type", None)
+    return frozenset(manual.varying if manual is not None else getattr(t, "vma", ()))
 
 
 _conv_with.defvjp(_conv_fwd, _conv_bwd)

@@ -1,0 +1,141 @@
+"""Spatial sharding: one image's rows split over devices gives the one-device loss, gradient and picture."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import jax_nst
+from jax_nst import NSTError, images, samples
+from jax_nst.cli import main
+from jax_nst.optimize import memory, spatial
+from jax_nst.settings import Settings
+
+EIGHT = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+
+GRADIENTS = textwrap.dedent(
+    """
+    import sys
+    import jax
+    import numpy as np
+    from jax_nst import objective, vgg
+    from jax_nst.optimize import spatial
+    from jax_nst.settings import Settings
+
+    params = vgg.init_params(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    content = rng.random((1, 128, 40, 3), np.float32)
+    x = rng.random((128, 40, 3), np.float32) * 1.2 - 0.1  # some pixels outside [0, 1]
+    styles = [rng.random((48, 40, 3), np.float32), rng.random((128, 24, 3), np.float32)]
+    masks = np.zeros((128, 40, 2), np.float32)
+    masks[:80, :, 0], masks[50:, 10:, 1] = 1.0, 0.7
+    out = {}
+    for masked, remat, bands in ((0, 0, 1), (0, 0, 8), (1, 1, 1), (1, 1, 4)):
+        s = Settings(size=128, tv_weight=1e-2, spatial=bands, content_layers="conv2_2,conv4_2")
+        p = s.program(masked=bool(masked))
+        blend = None if masked else [0.3, 0.7]
+        t = objective.first_image(objective.targets.build(params, content, styles, p, blend, masks if masked else None))
+        ev = objective.evaluate if bands == 1 else spatial.evaluate(p)
+        pp, xx, tt = (params, x, t) if bands == 1 else spatial.place(params, x, t, p)
+        f = lambda y: ev(pp, None, y, tt, s.hyper(), p, bool(remat))
+        (value, parts), grad = jax.jit(jax.value_and_grad(f, has_aux=True))(xx)
+        key = f"{masked}{remat}{bands}"
+        out["v" + key], out["g" + key] = np.float64(value), np.asarray(grad)
+        out["p" + key] = np.array([float(parts[k]) for k in ("content", "style", "tv")])
+        out["s" + key] = str(grad.sharding.spec) if bands > 1 else ""
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+STYLIZE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import jax_nst
+    from jax_nst import images, samples
+
+    photo = images.load_image(samples.CONTENT, 200)
+    content = images.resize(photo, 128, 88)
+    style = images.load_image(samples.STYLE, 64)
+    out = {}
+    options = dict(size=128, steps=4, report_every=2, tv_weight=1e-2)
+    for bands in (1, 8):
+        reports = []
+        out[f"{bands}"] = jax_nst.stylize(content, style, spatial=bands, callback=reports.append, **options)
+        out[f"{bands}loss"] = [r.losses["total"] for r in reports]
+    odd = images.resize(photo, 90, 128)  # 90 rows: padded to 128 by mirroring, cropped again
+    out["odd1"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2)
+    out["odd8"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, spatial=8)
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+def run_on_eight(tmp_path: pathlib.Path, script: str) -> dict[str, np.ndarray]:
+    out = tmp_path / "out.npz"
+    subprocess.run([sys.executable, "-c", script, str(out)], env=EIGHT, check=True, timeout=1200)
+    return dict(np.load(out))
+
+
+def test_loss_and_gradient_equal_one_device_with_masks_remat_and_seams(tmp_path: pathlib.Path) -> None:
+    r = run_on_eight(tmp_path, GRADIENTS)
+    for one, key in (("001", "008"), ("111", "114")):  # plain on 8 bands; masks (guided Grams) and remat on 4
+        np.testing.assert_allclose(r["v" + key], r["v" + one], rtol=1e-5)
+        np.testing.assert_allclose(r["p" + key], r["p" + one], rtol=1e-5)  # content, style, TV each
+        scale = np.abs(r["g" + one]).max()
+        np.testing.assert_allclose(r["g" + key], r["g" + one], atol=1e-5 * scale)
+        assert "rows" in str(r["s" + key])  # the gradient stays split by rows
+    assert r["p001"][2] > 0  # the TV term is on, so the seams between bands are tested
+
+
+def test_stylize_split_over_eight_devices_equals_one_device(tmp_path: pathlib.Path) -> None:
+    r = run_on_eight(tmp_path, STYLIZE)
+    assert r["8"].shape == r["1"].shape == (128, 88, 3)
+    np.testing.assert_allclose(r["8loss"], r["1loss"], rtol=1e-3)
+    assert np.abs(r["8"] - r["1"]).mean() < 2e-3  # sums in another order drift apart a little over L-BFGS steps
+    assert r["odd8"].shape == r["odd1"].shape == (90, 128, 3)  # the mirrored rows are cropped again
+    assert np.abs(r["odd8"][:45] - r["odd1"][:45]).mean() < 0.02  # far from the added rows: nearly the same
+
+
+def test_pad_rows_mirrors_and_padded_height_rounds_up() -> None:
+    batch = np.arange(3, dtype=np.float32).reshape(1, 3, 1, 1)
+    assert spatial.pad_rows(batch, 5)[0, :, 0, 0].tolist() == [0, 1, 2, 2, 1]
+    assert spatial.pad_rows(batch, 8)[0, :, 0, 0].tolist() == [0, 1, 2, 2, 1, 0, 0, 1]
+    assert spatial.pad_rows(batch, 3) is batch
+    program = Settings(spatial=8).program()
+    assert [spatial.padded_height(h, program) for h in (1, 128, 129, 300)] == [128, 128, 256, 384]
+    shallow = Settings(spatial=4, style_layers="conv1_1,conv2_1", content_layers="conv2_2").program()
+    assert spatial.padded_height(10, shallow) == 16  # one pooling: bands of an even number of rows
+    assert spatial.padded_height(77, Settings().program()) == 77
+
+
+def test_memory_model_splits_activations_and_images_but_not_kernels() -> None:
+    one, eight = Settings(), Settings(spatial=8)
+    fixed = memory.evaluation_bytes((1, 1), one, True)
+    big = memory.evaluation_bytes((4096, 4096), one, True)
+    split = memory.evaluation_bytes((4096, 4096), eight, True)
+    assert split == pytest.approx(fixed + (big - fixed) / 8, rel=1e-6)
+    assert memory.largest_side((1, 1), eight, available=8 * 2**30) > 2.5 * memory.largest_side((1, 1), one, available=8 * 2**30)
+
+
+def test_spatial_needs_the_devices_and_one_image() -> None:
+    content = images.load_image(samples.CONTENT, 32)
+    with pytest.raises(NSTError, match="needs 2 local devices; this process has 1"):
+        jax_nst.stylize(content, content, size=32, steps=1, spatial=2)
+    with pytest.raises(NSTError, match="spatial must be a positive integer"):
+        Settings(spatial=0)
+
+
+def test_cli_spatial_without_devices_is_one_line(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out.png"
+    code = main([str(samples.CONTENT), str(samples.STYLE), "-o", str(out), "--size", "32", "--steps", "1",
+                 "--spatial", "4", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "\n" not in err and "needs 4 local devices" in err
+    assert not out.exists()
