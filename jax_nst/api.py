@@ -108,13 +108,14 @@ def stylize_batch(
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
     for k in schedule.plan(s):
         hw, program = schedule.shape_at(batch.shape[1:3], k.size), k.program(masked=mask is not None)
+        batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
+        x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
         tall = spatial.padded_height(hw[0], program)  # spatial sharding: rows mirrored below, cropped after
-        batch_k, styles_k = spatial.pad_rows(schedule.resize_batch(seen, hw), tall), styles.at_scale(seen_styles, s, k.size)
+        batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(np.asarray(x), tall)
         mask_k = None if mask is None else spatial.pad_rows(region_masks.at_size(mask, hw)[None], tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
-        x = _initial(init, k, batch_k, styles_k[0]) if x is None else spatial.pad_rows(schedule.resize_batch(x, hw), tall)
         try:
-            x = _optimize(params, _start(x, targets, s), targets, program, k, relay)[:, : hw[0]]
+            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0])
         except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
             if memory.out_of_memory(e) and not isinstance(e, NSTError):
                 raise memory.out_of_memory_error(hw, program, len(raw)) from None
@@ -135,8 +136,11 @@ def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray
     return np.asarray(x, np.float32)
 
 
-def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None) -> np.ndarray:
+def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None,
+              height: int | None = None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
+
+    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped).
 
     A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
     A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped);
@@ -160,9 +164,9 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
         _check_progress(first, (parts["total"], _saturated(x)[:b] if done >= s.steps else None), done, s)
         if callback is not None:
-            image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
+            image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
             callback(Progress(done, s.steps, evals, parts, image))
-    return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b]
+    return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
 
 
 SATURATED = 0.5

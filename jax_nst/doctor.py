@@ -2,7 +2,8 @@
 
 At SIZE px (square, the shipped VGG-19, the paper's objective): milliseconds per evaluation (L_total
 and ∇L: an Adam step) and per L-BFGS step, in float32 and bfloat16; the convolutions' rate
-2·Σ_l 2·H_l·W_l·9·C_in·C_out per evaluation (forward and input gradient) as FLOP/s and as a share of
+2·Σ_l 2·H_l·W_l·9·C_in·C_out per evaluation (forward and input gradient, counted as direct
+convolutions also where Winograd runs fewer multiplications) as FLOP/s and as a share of
 the matmul rate measured here in the same dtype and of the data-sheet peak where the device is known;
 images/s of batches spread over the local devices; the largest square image that fits per the memory
 model, on one device and split over all of them (``spatial``).

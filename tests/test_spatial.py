@@ -71,7 +71,9 @@ STYLIZE = textwrap.dedent(
         out[f"{bands}loss"] = [r.losses["total"] for r in reports]
     odd = images.resize(photo, 90, 128)  # 90 rows: padded to 128 by mirroring, cropped again
     out["odd1"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2)
-    out["odd8"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, spatial=8)
+    reports = []
+    out["odd8"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, spatial=8, callback=reports.append)
+    out["odd8shown"] = reports[-1].image
     np.savez(sys.argv[1], **out)
     """
 )
@@ -99,7 +101,7 @@ def test_stylize_split_over_eight_devices_equals_one_device(tmp_path: pathlib.Pa
     assert r["8"].shape == r["1"].shape == (128, 88, 3)
     np.testing.assert_allclose(r["8loss"], r["1loss"], rtol=1e-3)
     assert np.abs(r["8"] - r["1"]).mean() < 2e-3  # sums in another order drift apart a little over L-BFGS steps
-    assert r["odd8"].shape == r["odd1"].shape == (90, 128, 3)  # the mirrored rows are cropped again
+    assert r["odd8"].shape == r["odd1"].shape == r["odd8shown"].shape == (90, 128, 3)  # mirrored rows cropped again
     assert np.abs(r["odd8"][:45] - r["odd1"][:45]).mean() < 0.02  # far from the added rows: nearly the same
 
 
