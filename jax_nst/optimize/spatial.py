@@ -45,12 +45,7 @@ def padded_height(h: int, program: Any) -> int:
 def pad_rows(batch: np.ndarray, height: int) -> np.ndarray:
     """(B, H, W, C) images grown to ``height`` rows by mirroring their bottom rows (no new edge)."""
     extra = height - batch.shape[1]
-    if extra <= 0:
-        return batch
-    while extra > batch.shape[1]:  # taller than the image itself: mirror repeatedly
-        batch = np.pad(batch, ((0, 0), (0, batch.shape[1]), (0, 0), (0, 0)), mode="symmetric")
-        extra = height - batch.shape[1]
-    return np.pad(batch, ((0, 0), (0, extra), (0, 0), (0, 0)), mode="symmetric")
+    return batch if extra <= 0 else np.pad(batch, ((0, 0), (0, extra), (0, 0), (0, 0)), mode="symmetric")
 
 
 def target_specs(targets: Targets) -> Targets:
@@ -66,7 +61,7 @@ def evaluate(program: Any) -> Callable:
 
     def fn(params, prepared, x, targets, hyper, program_, remat=False):
         band = functools.partial(objective.evaluate, program=program_, remat=remat)
-        mapped = jax.shard_map(lambda p, k, y, t, h: band(p, k, y, t, h), mesh=mesh,
+        mapped = jax.shard_map(band, mesh=mesh,
                                in_specs=(SHARED, SHARED, ROWS, target_specs(targets), SHARED), out_specs=SHARED)
         return mapped(params, prepared, x, targets, hyper)
 
