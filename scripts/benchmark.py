@@ -31,7 +31,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import os
 import resource
 import shlex
 import statistics
@@ -47,7 +46,7 @@ import numpy as np
 import optax
 
 import jax_nst
-from jax_nst import images, objective, optimize, samples, vgg
+from jax_nst import doctor, images, objective, optimize, samples, vgg
 from jax_nst.controls import schedule, styles
 from jax_nst.optimize import memory
 from jax_nst.settings import Settings
@@ -74,17 +73,6 @@ class Row(NamedTuple):
     metric: str
     value: float
     n: int
-
-
-def describe_device() -> str:
-    """Platform, kind and count of the default device (CPU model and core count on CPU)."""
-    d = jax.devices()[0]
-    text = f"{d.platform}: {d.device_kind} ×{jax.device_count()}"
-    if d.platform == "cpu":
-        cpuinfo = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-        model = next((l.split(":", 1)[1].strip() for l in cpuinfo.splitlines() if l.startswith("model name")), "?")
-        text += f" ({model}, os.cpu_count()={os.cpu_count()})"
-    return f"{text}, jax {jax.__version__}"
 
 
 def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
@@ -691,7 +679,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    device = describe_device()
+    device = doctor.describe()
     print(f"device: {device}", flush=True)
     peak = matmul_peak()
     rows, curves = [Row(0, "matmul", "gflops", peak / 1e9, 5)], []

@@ -121,15 +121,10 @@ def run_vmap(args: argparse.Namespace) -> None:
 
 
 def device_line() -> str:
-    """The devices JAX sees, with the CPU model on CPU."""
-    import jax
+    """The devices JAX sees, with the CPU model on CPU (:func:`jax_nst.doctor.describe`)."""
+    from jax_nst import doctor
 
-    d = jax.local_devices()[0]
-    text = f"{d.platform} {d.device_kind} ×{jax.local_device_count()}"
-    if d.platform == "cpu" and os.path.exists("/proc/cpuinfo"):
-        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-        text += f" ({model}, {os.cpu_count()} cores)"
-    return f"{text}, jax {jax.__version__}"
+    return doctor.describe()
 
 
 BATCH_HEAD = "| batch | devices used | s per call | images/s | s per image-step |\n| ---: | ---: | ---: | ---: | ---: |"
