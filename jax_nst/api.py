@@ -87,10 +87,22 @@ def stylize_batch(
     if settings is not None and (options or preset is not None):
         raise NSTError("give either settings or options and a preset, not both")
     s = settings or presets.resolve(preset, init, **options)
+    return run(contents, style, s, weights=weights, init=init, callback=callback, masks=masks,
+               trust_weights=trust_weights)
+
+
+def run(
+    contents: Sequence[images.ImageSource], style: images.ImageSource | Sequence[images.ImageSource], s: Settings, *,
+    weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
+    masks: Sequence[images.ImageSource] | None = None, trust_weights: bool = False,
+    temporal: objective.Temporal | None = None,
+) -> np.ndarray:
+    """:func:`stylize_batch` under resolved settings ``s``; ``temporal`` ties one content (a video frame) to the
+    previous stylized frame by L_temporal (:mod:`jax_nst.objective.temporal`, at the content's size)."""
     if len(contents) == 0:
         raise NSTError("no content images given")
     if s.spatial > 1:
-        spatial.check(s, len(contents))
+        spatial.check(s, len(contents), temporal is not None)
     raw = [images.load_image(c, at_least=s.size) for c in contents]
     shapes = {images.fit_long_side(*r.shape[:2], s.size) for r in raw}
     per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
@@ -107,13 +119,16 @@ def stylize_batch(
     blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
     for k in schedule.plan(s):
-        hw, program = schedule.shape_at(batch.shape[1:3], k.size), k.program(masked=mask is not None)
+        hw = schedule.shape_at(batch.shape[1:3], k.size)
+        program = k.program(masked=mask is not None, temporal=temporal is not None)
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
         tall = spatial.padded_height(hw[0], program)  # spatial sharding: rows mirrored below, cropped after
         batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(np.asarray(x), tall)
         mask_k = None if mask is None else spatial.pad_rows(region_masks.at_size(mask, hw)[None], tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
+        if temporal is not None:
+            targets = targets._replace(temporal=objective.temporal.at_size(temporal, hw))
         try:
             x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0])
         except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits

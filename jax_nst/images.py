@@ -64,7 +64,7 @@ def fit_long_side(height: int, width: int, size: int) -> tuple[int, int]:
     return max(1, round(height * size / width)), size
 
 
-def _resize_channel(channel: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_channel(channel: np.ndarray, height: int, width: int) -> np.ndarray:
     """Lanczos-resize one float channel through PIL's 32-bit float mode."""
     plane = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32))
     return np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS))
@@ -79,7 +79,7 @@ def resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
         raise NSTError(f"resize expects an (H, W, C) image, got shape {img.shape}")
     if img.shape[:2] == (height, width):
         return img.copy()
-    planes = [_resize_channel(img[..., c], height, width) for c in range(img.shape[2])]
+    planes = [resize_channel(img[..., c], height, width) for c in range(img.shape[2])]
     return np.clip(np.stack(planes, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
@@ -452,7 +452,7 @@ def check_writable_output(path: PathLike) -> pathlib.Path:
     return path
 
 
-def _file_mode(path: pathlib.Path) -> int:
+def file_mode(path: pathlib.Path) -> int:
     """Permission bits for the output: the existing file's, else 0o666 minus umask."""
     if path.exists():
         return path.stat().st_mode & 0o7777
@@ -483,7 +483,7 @@ def write_atomic(data: bytes, path: PathLike, mode: int | None = None) -> pathli
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(tmp, _file_mode(path) if mode is None else mode)
+        os.chmod(tmp, file_mode(path) if mode is None else mode)
         os.replace(tmp, path)
     except BaseException as err:
         if tmp is not None:

@@ -32,7 +32,11 @@ NORMALIZATIONS = ("size", "paper")
 """How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
-ADDED = {"spatial": 1}
+TEMPORAL_WEIGHT = 1e13
+"""Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
+squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
+
+ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT}
 """Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
 so that finished outputs of earlier runs still count as done."""
 
@@ -110,13 +114,14 @@ class Settings:
     remat: str = "auto"
     normalization: str = "size"
     spatial: int = 1
+    temporal_weight: float = TEMPORAL_WEIGHT
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         _choice("model", self.model, tuple(vgg.MODELS))
         set_("content_layers", layer_weights(self.content_layers, "content", self.model))
         set_("style_layers", layer_weights(self.style_layers, "style", self.model))
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
             value = float(getattr(self, name))
             if not value >= 0 or value == float("inf"):
                 raise NSTError(f"{name} must be a finite number >= 0, got {value}")
@@ -161,13 +166,14 @@ class Settings:
         """Every layer the weighted losses need, in network order (conv1_1 if none)."""
         return self.program().layers
 
-    def program(self, masked: bool = False) -> "Program":
-        """What the compiled loop depends on; ``masked``: style by guided Grams (masks given)."""
+    def program(self, masked: bool = False, temporal: bool = False) -> "Program":
+        """What the compiled loop depends on; ``masked``: style by guided Grams (masks given); ``temporal``:
+        with L_temporal (a video frame tied to the previous one)."""
         return Program(
             model=self.model, pooling=self.pooling, precision=self.precision, remat=self.remat,
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
-            masked=masked, average=bool(self.average), spatial=self.spatial,
+            masked=masked, average=bool(self.average), spatial=self.spatial, temporal=temporal,
         )
 
     def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
@@ -181,7 +187,7 @@ class Settings:
             content=f32(self.content_weight), style=f32(self.style_weight), tv=f32(self.tv_weight),
             content_layers={k: f32(w) for k, w in self.active_content_layers.items()},
             style_layers={k: f32(w) for k, w in self.active_style_layers.items()},
-            learning_rate=f32(self.lr), average=f32(self.average),
+            learning_rate=f32(self.lr), average=f32(self.average), temporal=f32(self.temporal_weight),
         )
 
     def replace(self, **changes) -> "Settings":
@@ -220,6 +226,7 @@ class Program:
     average: bool = False
     conv: vgg.Conv = vgg.DEFAULT_CONV
     spatial: int = 1
+    temporal: bool = False
 
     @property
     def layers(self) -> list[str]:
@@ -229,7 +236,8 @@ class Program:
 
 
 class Hyper(NamedTuple):
-    """The traced values: α, β, γ, w_l of the content and style layers, learning rate, EMA decay."""
+    """The traced values: α, β, γ, w_l of the content and style layers, learning rate, EMA decay, and the
+    weight of L_temporal (video)."""
 
     content: np.ndarray
     style: np.ndarray
@@ -238,6 +246,7 @@ class Hyper(NamedTuple):
     style_layers: dict[str, np.ndarray]
     learning_rate: np.ndarray
     average: np.ndarray
+    temporal: np.ndarray
 
 
 def _check_controls(s: Settings, set_) -> None:

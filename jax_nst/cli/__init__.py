@@ -26,11 +26,13 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "folder": ("jobs", "build_folder_parser", "folder_main", ()),
     "tfds": ("jobs", "build_tfds_parser", "tfds_main", ()),
     "convert-weights": ("convert", "build_parser", "main", ()),
+    "video": ("video", "build_parser", "main", ()),
+    "clip": ("video", "build_clip_parser", "clip_main", ()),
     None: ("stylize", "build_parser", "main", ()),
 }
 """Subcommand → (module, parser, runner, leading arguments of both); None is ``jax-nst CONTENT STYLE -o OUT``.
 Modules are imported when the command runs, inside :func:`main`, so an interrupt at any moment is one line."""
-COMPUTES = ("demo", "doctor", "reconstruct", "synthesize", "folder", "tfds", None)
+COMPUTES = ("demo", "doctor", "reconstruct", "synthesize", "folder", "tfds", "video", None)
 CACHE_ENV, NO_CACHE_ENV = "JAX_NST_CACHE_DIR", "JAX_NST_NO_COMPILE_CACHE"
 
 

@@ -19,6 +19,8 @@ from ..settings import DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
+VIDEO_ONLY = ("temporal_weight",)
+"""Settings that only ``jax-nst video`` takes."""
 STYLE_ONLY = ("style_weight", "style_layers", "style_size", "style_blend_weights", "style_scale", "preserve_colors")
 """Settings meaningless without a style image (feature inversion)."""
 
@@ -102,14 +104,18 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                     "style image size relative to the output; small = finer texture"),
     "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS},
                         "keep the content's colours: luminance-only transfer or colour matching"),
+    "temporal_weight": (("--temporal-weight",), {"type": float, "metavar": "LAMBDA"},
+                        "weight λ of the temporal term: stay with the previous frame warped along the flow"),
     "average": (("--average",), {"type": float, "metavar": "DECAY"},
                 "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)"),
 }
 
 
-def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults: dict[str, Any] | None = None) -> None:
-    """One flag per Settings field, except ``skip``; ``defaults`` overrides the shown defaults (a mode's)."""
-    shown = defaults or {}
+def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults: dict[str, Any] | None = None,
+                 video: bool = False) -> None:
+    """One flag per Settings field, except ``skip`` (and :data:`VIDEO_ONLY` unless ``video``); ``defaults``
+    overrides the shown defaults (a mode's)."""
+    shown, skip = defaults or {}, {*skip, *(() if video else VIDEO_ONLY)}
     g = p.add_argument_group("stylization settings")
     for name, (flags, kw, text) in SETTINGS_FLAGS.items():
         if name in skip:

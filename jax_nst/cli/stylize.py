@@ -10,7 +10,8 @@ from ..controls import styles
 from . import flags, run
 
 EPILOG = (
-    f"other commands: {run.PROG} demo | layers | reconstruct | synthesize | folder | tfds | convert-weights "
+    f"other commands: {run.PROG} demo | layers | reconstruct | synthesize | folder | tfds | video | clip | "
+    "convert-weights "
     f"(see '{run.PROG} COMMAND -h'). A content file named like a command must be given as a path, e.g. ./demo. "
     "Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
 )

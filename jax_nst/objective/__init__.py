@@ -2,4 +2,5 @@
 
 from .evaluate import PARTS, evaluate
 from .targets import BATCHED, Targets, blend_grams, first_image
+from .temporal import Temporal
 from .terms import Term, content_loss, gram_matrix, size_factor, style_layer_loss, style_loss, terms_of, tv_loss

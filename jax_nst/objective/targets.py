@@ -15,13 +15,15 @@ import numpy as np
 
 from .. import vgg
 from . import guided, terms
+from .temporal import Temporal
 
 
 class Targets(NamedTuple):
     """Content features P_l and normalized style Grams A_l/M_l.
 
     With masks: ``style[l]`` stacks one Gram per region (R, N, N), ``guides[l]`` holds T_r^l
-    (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay.
+    (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay. A video frame has
+    ``temporal``: the previous stylized frame, the flow to it and its consistency (:mod:`.temporal`).
     """
 
     content: dict[str, jax.Array]
@@ -29,6 +31,7 @@ class Targets(NamedTuple):
     guides: dict[str, jax.Array] | None = None
     keep: jax.Array | None = None
     pixels: jax.Array | None = None
+    temporal: Temporal | None = None
 
 
 BATCHED = ("content", "pixels")

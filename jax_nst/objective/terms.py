@@ -3,7 +3,8 @@
 Shapes: a feature map F_l is (H_l, W_l, N_l) with N_l filters and M_l = H_l·W_l positions; an image
 is (H, W, 3). A term reads the layers it names; a feature term is a sum over its layers, so the
 objective may evaluate it block by block (inside per-block remat). Its weight in L_total is the
-:class:`jax_nst.settings.Hyper` field of the term's name: L_total = α L_content + β L_style + γ L_TV.
+:class:`jax_nst.settings.Hyper` field of the term's name: L_total = α L_content + β L_style + γ L_TV
+(+ λ L_temporal for a video frame).
 
 Under spatial sharding (``program.spatial`` = D > 1) each device evaluates the terms on its band
 of rows (:mod:`jax_nst.vgg.bands`): sums over positions are summed over the bands, so every device
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 from .. import vgg
 from ..vgg import bands as rows
 from . import guided
+from .temporal import temporal_loss
 
 REFERENCE_SIDE = 512
 """Normalization "size" gives L_content and L_TV their value at REFERENCE_SIDE² pixels."""
@@ -146,7 +148,12 @@ def tv_term(program: Any) -> Term:
     return Term("tv", (), fn)
 
 
+def temporal_term(program: Any) -> Term:
+    """L_temporal (:mod:`jax_nst.objective.temporal`) of the image against ``targets.temporal`` (a video frame)."""
+    return Term("temporal", (), lambda features, image, targets, hyper: temporal_loss(image, targets.temporal))
+
+
 def terms_of(program: Any) -> list[Term]:
     """The terms of ``program``'s objective; a term with no layers left (α or β = 0) is dropped."""
     found = [content_term(program), style_term(program)]
-    return [t for t in found if t.layers] + [tv_term(program)]
+    return [t for t in found if t.layers] + [tv_term(program)] + ([temporal_term(program)] if program.temporal else [])

@@ -1,0 +1,231 @@
+"""Reading clips (a video file, a folder of frames or arrays) and writing them (a video file or a folder).
+
+Video files go through PyAV (FFmpeg in its wheel; ``pip install 'jax_nst[video]'``); GIFs through
+Pillow. Frames come out as float32 (H, W, 3) in [0, 1] with the long side resized to ``size``, one at a
+time, so a long clip never sits in memory. A written video keeps the frame rate and copies the audio
+track of the source (re-encoded to Opus for WebM); it is written beside its name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fractions
+import itertools
+import os
+import pathlib
+import tempfile
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from .. import images
+from ..errors import NSTError
+
+CONTAINERS = {".mp4": ("mp4", "libx264"), ".mov": ("mov", "libx264"), ".mkv": ("matroska", "libx264"),
+              ".webm": ("webm", "libvpx-vp9"), ".gif": ("gif", None)}
+"""Output suffix → (FFmpeg format, video encoder); GIFs are written by Pillow."""
+REENCODE_AUDIO = {"webm": "libopus"}
+"""Formats that take only some audio codecs: the audio is re-encoded to this one there, copied elsewhere."""
+DEFAULT_FPS = fractions.Fraction(24)
+"""Frame rate of a clip given as a folder or arrays, unless one is given."""
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class Clip(NamedTuple):
+    """A clip to stylize: its frames (an iterator), frame rate, frame count if known, audio source if any."""
+
+    frames: Iterator[np.ndarray]
+    fps: fractions.Fraction
+    count: int | None
+    audio: pathlib.Path | None
+    label: str
+
+
+def _av() -> Any:
+    """PyAV, or a one-line NSTError naming the extra that installs it."""
+    try:
+        import av
+    except ImportError:
+        raise NSTError("video files need PyAV: pip install 'jax_nst[video]'") from None
+    return av
+
+
+def is_video_file(path: Any) -> bool:
+    """Whether ``path`` names a video file by its suffix (else a folder of frames)."""
+    return isinstance(path, (str, os.PathLike)) and pathlib.Path(path).suffix.lower() in {*CONTAINERS, ".avi", ".m4v"}
+
+
+def open_clip(source: Any, size: int, max_frames: int | None = None, fps: float | None = None) -> Clip:
+    """The frames of ``source`` (a video file, a folder of image files, or a sequence/array of frames),
+    long side ``size``, at most ``max_frames``; ``fps`` overrides the frame rate (a folder's or arrays')."""
+    if isinstance(source, (str, os.PathLike)):
+        path = pathlib.Path(source)
+        if path.is_dir():
+            clip = _folder(path, size)
+        elif path.exists():
+            clip = _video(path, size)
+        else:
+            raise NSTError(f"cannot read video '{path}': no such file or folder")
+    else:
+        frames = list(source)
+        clip = Clip((images.load_image(f, size) for f in frames), DEFAULT_FPS, len(frames), None, "frames")
+    if fps is not None:
+        clip = clip._replace(fps=rate(fps))
+    return _checked(clip, max_frames)
+
+
+def rate(fps: float) -> fractions.Fraction:
+    """A frame rate as the fraction FFmpeg takes (29.97 → 30000/1001); NSTError outside (0, 1000)."""
+    if not 0 < fps < 1000:
+        raise NSTError(f"fps must be in (0, 1000), got {fps}")
+    return fractions.Fraction(fps).limit_denominator(1001)
+
+
+def _checked(clip: Clip, max_frames: int | None) -> Clip:
+    """``clip`` cut to ``max_frames``, refusing an empty clip and frames of another size than the first."""
+    count = clip.count if max_frames is None or clip.count is None else min(clip.count, max_frames)
+
+    def frames() -> Iterator[np.ndarray]:
+        shape = None
+        for i, frame in enumerate(clip.frames):
+            if max_frames is not None and i >= max_frames:
+                return
+            if shape is not None and frame.shape != shape:
+                raise NSTError(f"frame {i + 1} of {clip.label} is {frame.shape[1]}×{frame.shape[0]} px after resizing, "
+                               f"frame 1 is {shape[1]}×{shape[0]}: all frames must have one size")
+            shape = frame.shape
+            yield frame
+        if shape is None:
+            raise NSTError(f"{clip.label} has no video frames")
+
+    return clip._replace(frames=frames(), count=count)
+
+
+def _folder(path: pathlib.Path, size: int) -> Clip:
+    """Image files of a folder in name order as frames."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+    return Clip((images.load_image(p, size) for p in files), DEFAULT_FPS, len(files), None, f"folder '{path}'")
+
+
+def _video(path: pathlib.Path, size: int) -> Clip:
+    """The first video stream of a file: its frames, frame rate, count, and the file as the audio source."""
+    av = _av()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise NSTError(f"'{path}' has no video stream")
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+            count, audio = stream.frames or None, bool(container.streams.audio)
+    except av.FFmpegError as e:
+        raise NSTError(f"cannot read video '{path}': {_reason(e)}") from None
+    return Clip(_decode(path, size), fractions.Fraction(fps), count, path if audio else None, f"'{path}'")
+
+
+def _decode(path: pathlib.Path, size: int) -> Iterator[np.ndarray]:
+    """Decoded RGB frames of ``path``, resized; a decoding error becomes one line."""
+    av = _av()
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                yield images.load_image(frame.to_ndarray(format="rgb24"), size)
+    except av.FFmpegError as e:
+        raise NSTError(f"cannot read video '{path}': {_reason(e)}") from None
+
+
+def _reason(e: Exception) -> str:
+    """FFmpeg's message without the file name it repeats."""
+    return getattr(e, "strerror", None) or str(e)
+
+
+def check_output(path: Any, available: Sequence[str] | None = None) -> pathlib.Path:
+    """``path`` if a video can be written there (known suffix, encoder present, folder writable), else NSTError.
+
+    ``available``: the encoders to assume (default: those of the installed FFmpeg).
+    """
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise NSTError(f"cannot write video '{path}': use a name ending in {', '.join(CONTAINERS)}, or a folder")
+    encoder = CONTAINERS[suffix][1]
+    if encoder is not None:
+        codecs = _av().codecs_available if available is None else available
+        if encoder not in codecs:
+            raise NSTError(f"cannot write video '{path}': the installed FFmpeg has no {encoder} encoder")
+    images.check_writable_output(path.with_suffix(".png"))
+    return path
+
+
+def write_video(frames: Iterable[np.ndarray], path: Any, fps: fractions.Fraction,
+                audio: pathlib.Path | None = None) -> pathlib.Path:
+    """Encode (H, W, 3) float frames to ``path`` (format by suffix) at ``fps``, with ``audio``'s audio track;
+    written to a temp file beside it and renamed, so ``path`` is whole or untouched."""
+    path = check_output(path)
+    fmt, encoder = CONTAINERS[path.suffix.lower()]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=images.temp_prefix(path.name), suffix=images.TEMP_SUFFIX)
+    os.close(fd)
+    try:
+        if encoder is None:
+            _write_gif(frames, tmp, fps)
+        else:
+            _encode(frames, tmp, fmt, encoder, fps, audio)
+        os.chmod(tmp, images.file_mode(path))
+        os.replace(tmp, path)
+    except BaseException as err:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise NSTError(f"cannot write video '{path}': {err.strerror or err}") from None
+        raise
+    return path
+
+
+def _encode(frames: Iterable[np.ndarray], tmp: str, fmt: str, encoder: str, fps: fractions.Fraction,
+            audio: pathlib.Path | None) -> None:
+    """The video stream of ``frames`` (yuv420p; odd sides padded by one edge row/column), then the audio.
+
+    Every stream is added before the first packet is written (the container's header fixes them).
+    """
+    av = _av()
+    rgb = (np.pad(f, ((0, f.shape[0] % 2), (0, f.shape[1] % 2), (0, 0)), mode="edge")
+           for f in map(images.to_uint8, frames))
+    first = next(rgb, None)
+    if first is None:
+        raise NSTError("no frames to write")
+    try:
+        with av.open(tmp, "w", format=fmt) as out, (av.open(str(audio)) if audio else contextlib.nullcontext()) as src:
+            stream = out.add_stream(encoder, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
+            sound = src.streams.audio[0] if audio else None
+            codec = REENCODE_AUDIO.get(fmt)
+            target = None if sound is None else (out.add_stream(codec, rate=48000) if codec
+                                                 else out.add_stream_from_template(sound))
+            for frame in itertools.chain([first], rgb):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(stream.encode(None))
+            if sound is not None:
+                _copy_audio(src, sound, out, target, reencode=codec is not None)
+    except av.FFmpegError as e:
+        raise NSTError(f"cannot encode video: {_reason(e)}") from None
+
+
+def _copy_audio(src: Any, sound: Any, out: Any, target: Any, reencode: bool) -> None:
+    """The packets of ``sound`` muxed into ``target`` as they are, or decoded and encoded again."""
+    if not reencode:
+        for packet in src.demux(sound):
+            if packet.dts is not None:
+                packet.stream = target
+                out.mux(packet)
+        return
+    for frame in src.decode(sound):
+        frame.pts = None
+        out.mux(target.encode(frame))
+    out.mux(target.encode(None))
+
+
+def _write_gif(frames: Iterable[np.ndarray], tmp: str, fps: fractions.Fraction) -> None:
+    """An endlessly looping GIF (Pillow: one adaptive palette per frame) at ``fps`` (GIF counts in 10 ms)."""
+    tiles = [images.to_pil(f) for f in frames]
+    if not tiles:
+        raise NSTError("no frames to write")
+    ms = max(20, round(1000 / float(fps) / 10) * 10)
+    tiles[0].save(tmp, format="GIF", save_all=True, append_images=tiles[1:], duration=ms, loop=0)
