@@ -23,6 +23,8 @@ from jax_nst.objective import temporal
 from jax_nst.settings import Settings
 from jax_nst.video import flicker, flow, io, motion, stylize_video
 
+from test_objective import counting_compilations
+
 CHILD_ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NST_NO_COMPILE_CACHE": "1"}
 TINY = {"size": 40, "steps": 4, "report_every": 4}
 
@@ -128,7 +130,11 @@ def test_warping_error_is_zero_for_the_input_and_large_for_noise(moving):
 def test_temporal_frames_flicker_less_than_frames_alone():
     """A panning clip stylized with the temporal term moves with its input: E 5× lower than frames alone."""
     frames = motion.make("pan", samples.CONTENT, frames=3, size=48, speed=2.0).frames
-    tied = stylize_video(list(frames), samples.STYLE, size=48, steps=20, later_steps=10)
+    compiled = []
+    with counting_compilations() as seen:
+        tied = stylize_video(list(frames), samples.STYLE, size=48, steps=20, later_steps=10,
+                             on_frame=lambda d: compiled.append(len(seen)))
+    assert compiled[2] == compiled[1]  # frame 3 runs frame 2's programs: flow, frame and weights are traced
     alone = np.stack([api.stylize(f, samples.STYLE, size=48, steps=20) for f in frames])
     assert tied.shape == alone.shape == frames.shape
     assert flicker.warping_error(tied, frames) * 5 < flicker.warping_error(alone, frames)
@@ -172,11 +178,14 @@ def test_written_video_keeps_frame_rate_and_audio(tmp_path, suffix, codec):
 
 def test_gif_and_folder_outputs(tmp_path):
     frames = motion.make("zoom", samples.CONTENT, frames=3, size=40).frames
+    killed = tmp_path / f"{images.temp_prefix('a.gif')}x1y2{images.TEMP_SUFFIX}"  # a killed write's temp file
+    killed.write_bytes(b"GIF89a")
     gif = io.write_video(frames, tmp_path / "a.gif", fractions.Fraction(10))
     from PIL import Image
 
     with Image.open(gif) as im:
         assert im.n_frames == 3 and im.info["duration"] == 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
     assert cli.main(["clip", "rotate", "-o", str(tmp_path / "frames"), "--frames", "3", "--size", "40"]) == 0
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_00000{i}.png" for i in (1, 2, 3)]
 

@@ -159,9 +159,12 @@ def check_output(path: Any, available: Sequence[str] | None = None) -> pathlib.P
 def write_video(frames: Iterable[np.ndarray], path: Any, fps: fractions.Fraction,
                 audio: pathlib.Path | None = None) -> pathlib.Path:
     """Encode (H, W, 3) float frames to ``path`` (format by suffix) at ``fps``, with ``audio``'s audio track;
-    written to a temp file beside it and renamed, so ``path`` is whole or untouched."""
+    written to a temp file beside it and renamed, so ``path`` is whole or untouched (and a killed write's temp
+    file is removed by the next)."""
     path = check_output(path)
     fmt, encoder = CONTAINERS[path.suffix.lower()]
+    for leftover in images.temp_files(path.parent, [path.name]).get(path.name, []):  # a killed write's
+        leftover.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=images.temp_prefix(path.name), suffix=images.TEMP_SUFFIX)
     os.close(fd)
     try:

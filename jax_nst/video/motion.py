@@ -36,7 +36,7 @@ def make(kind: str, still: Any, frames: int = 8, size: int = 128, speed: float =
     h, w = min(h, round(source.shape[0] / 1.5)), min(w, round(source.shape[1] / 1.5))
     if kind == "object":
         return _object(source, h, w, frames, speed)
-    maps = [_affine(kind, t, h, w, source.shape, speed) for t in range(frames)]
+    maps = [_affine(kind, t - (frames - 1) / 2 if kind == "pan" else t, h, w, source.shape, speed) for t in range(frames)]
     clip = np.stack([flow.sample(source, m - _grid(h, w)) for m in maps])
     flows = np.stack([_backward(maps[t - 1], maps[t], h, w) for t in range(1, frames)])
     return Motion(np.clip(clip, 0, 1).astype(np.float32), flows.astype(np.float32))
@@ -48,12 +48,13 @@ def _grid(h: int, w: int) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def _affine(kind: str, t: int, h: int, w: int, shape: tuple, speed: float) -> np.ndarray:
-    """Where pixel p of frame t samples the source: A_t p + b_t as an (H, W, 2) map."""
+def _affine(kind: str, t: float, h: int, w: int, shape: tuple, speed: float) -> np.ndarray:
+    """Where pixel p of frame t samples the source: A_t p + b_t as an (H, W, 2) map (a pan passes the centre
+    at t = 0)."""
     p = _grid(h, w) - np.array([w / 2, h / 2], np.float32)
     centre = np.array([shape[1] / 2, shape[0] / 2], np.float32)
     if kind == "pan":
-        return p + centre + np.array([speed * (t - 4), 0.0], np.float32)
+        return p + centre + np.array([speed * t, 0.0], np.float32)
     if kind == "zoom":
         scale = 1.0 / (1.0 + speed * t / (w / 2))
         return p * scale + centre
