@@ -30,10 +30,10 @@ SHARED = PartitionSpec()
 
 def check(s: Any, contents: int, temporal: bool = False) -> None:
     """NSTError unless ``s.spatial`` devices exist and one content image is given, not a video frame."""
-    vgg.bands.mesh(s.spatial)
     if temporal:
         raise NSTError("video frames are not split over devices yet (the flow may reach across bands); "
                        "leave spatial at 1")
+    vgg.bands.mesh(s.spatial)
     if contents != 1:
         raise NSTError(f"spatial sharding stylizes one image at a time over {s.spatial} devices; got {contents} "
                        "content images (give one, or leave spatial at 1 to spread a batch over the devices)")

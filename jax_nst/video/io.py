@@ -102,9 +102,30 @@ def _checked(clip: Clip, max_frames: int | None) -> Clip:
 
 
 def _folder(path: pathlib.Path, size: int) -> Clip:
-    """Image files of a folder in name order as frames."""
+    """Image files of a folder in name order as frames; their sizes are checked (headers only) before any is used."""
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+    sizes = {}
+    for p in files:
+        sizes.setdefault(_upright_size(p), p)
+    sizes.pop(None, None)
+    if len(sizes) > 1:
+        (a, first), (b, other) = list(sizes.items())[:2]
+        raise NSTError(f"frames of folder '{path}' differ in size: '{first.name}' is {a[0]}×{a[1]} px, "
+                       f"'{other.name}' {b[0]}×{b[1]}: all frames must have one size")
     return Clip((images.load_image(p, size) for p in files), DEFAULT_FPS, len(files), None, f"folder '{path}'")
+
+
+def _upright_size(path: pathlib.Path) -> tuple[int, int] | None:
+    """(width, height) of an image file as shown (EXIF rotation applied), from its header; None if unreadable
+    (loading it then says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # the orientations that swap the sides
+            return (im.height, im.width) if turned else (im.width, im.height)
+    except Exception:  # noqa: BLE001 - any decoder failure is reported when the frame is loaded
+        return None
 
 
 def _video(path: pathlib.Path, size: int) -> Clip:

@@ -27,6 +27,7 @@ from ..controls import color, presets
 from ..errors import NSTError
 from ..jobs import manifest
 from ..objective import temporal as temporal_term
+from ..optimize import spatial
 from ..settings import Settings
 from . import flow, io
 
@@ -68,7 +69,7 @@ def stylize_video(
     s = settings or presets.resolve(preset, init, **options)
     later = s.replace(steps=later_steps or max(1, round(s.steps * LATER_STEPS)))
     if s.spatial > 1:
-        raise NSTError("video frames are not split over devices yet; leave spatial at 1")
+        spatial.check(s, 1, temporal=True)  # refused before frame 1, not at frame 2
     target = None if output is None else pathlib.Path(output)
     video_out = target is not None and target.suffix != "" and not target.is_dir()
     if video_out:
