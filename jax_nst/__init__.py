@@ -15,7 +15,7 @@ from typing import Any
 from .errors import NSTError
 
 _EXPORTS = {
-    "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api",
+    "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api", "stylize_grid": ".api",
     "load_image": ".images", "save_image": ".images", "reconstruct": ".modes", "synthesize": ".modes",
     "Hyper": ".settings", "Program": ".settings", "Settings": ".settings",
 }
@@ -37,6 +37,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Hyper", "NSTError", "Program", "Progress", "progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
-    "stylize_batch", "synthesize",
+    "stylize_batch", "stylize_grid", "synthesize",
 ]
 __version__ = "0.1.0"

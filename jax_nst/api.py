@@ -11,6 +11,7 @@ import numpy as np
 
 from . import images, objective, optimize, vgg
 from .controls import color, presets, schedule, styles
+from .controls import grid as grids
 from .controls import masks as region_masks
 from .errors import NSTError
 from .objective import guided
@@ -53,7 +54,7 @@ def stylize(
     """
     relay = None
     if callback is not None:
-        relay = lambda p: callback(_first(p))  # noqa: E731
+        relay = lambda p: callback(first(p))  # noqa: E731
     return stylize_batch([content], style, weights=weights, init=init, callback=relay, **options)[0]
 
 
@@ -91,14 +92,35 @@ def stylize_batch(
                trust_weights=trust_weights)
 
 
+def stylize_grid(
+    content: images.ImageSource, style: images.ImageSource | Sequence[images.ImageSource], grid: grids.Grid, *,
+    weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
+    masks: Sequence[images.ImageSource] | None = None, preset: str | None = None, settings: Settings | None = None,
+    trust_weights: bool = False, **options: Any,
+) -> np.ndarray:
+    """One content under every combination of ``grid``'s values, in one compiled batch: (G, H, W, 3).
+
+    ``grid`` maps traced options (:data:`jax_nst.controls.grid.TRACED`: α, β, γ, learning rate, EMA decay) to
+    values, e.g. ``{"style_weight": [1e2, 1e3, 1e4]}``; cells are ordered with the first option varying fastest
+    (:func:`jax_nst.controls.grid.sheet` lays them out). Each cell equals ``stylize`` with its values.
+    """
+    if settings is not None and (options or preset is not None):
+        raise NSTError("give either settings or options and a preset, not both")
+    s = settings or presets.resolve(preset, init, **options)
+    each = grids.cells(s, grid)
+    return run([content] * len(each), style, s, weights=weights, init=init, callback=callback, masks=masks,
+               trust_weights=trust_weights, cells=each)
+
+
 def run(
     contents: Sequence[images.ImageSource], style: images.ImageSource | Sequence[images.ImageSource], s: Settings, *,
     weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
     masks: Sequence[images.ImageSource] | None = None, trust_weights: bool = False,
-    temporal: objective.Temporal | None = None,
+    temporal: objective.Temporal | None = None, cells: Sequence[Settings] | None = None,
 ) -> np.ndarray:
     """:func:`stylize_batch` under resolved settings ``s``; ``temporal`` ties one content (a video frame) to the
-    previous stylized frame by L_temporal (:mod:`jax_nst.objective.temporal`, at the content's size)."""
+    previous stylized frame by L_temporal (:mod:`jax_nst.objective.temporal`, at the content's size); ``cells``
+    gives each content its own traced values (a weight grid: one Settings per content, one program)."""
     if len(contents) == 0:
         raise NSTError("no content images given")
     if s.spatial > 1:
@@ -118,7 +140,8 @@ def run(
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
     blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
     x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
-    for k in schedule.plan(s):
+    per_cell = None if cells is None else list(zip(*(schedule.plan(c) for c in cells)))  # [scale][cell]
+    for j, k in enumerate(schedule.plan(s)):
         hw = schedule.shape_at(batch.shape[1:3], k.size)
         program = k.program(masked=mask is not None, temporal=temporal is not None)
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
@@ -130,7 +153,8 @@ def run(
         if temporal is not None:
             targets = targets._replace(temporal=objective.temporal.at_size(temporal, hw))
         try:
-            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0])
+            hyper = None if cells is None else optimize.stack([c.hyper() for c in per_cell[j]])
+            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0], hyper)
         except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
             if memory.out_of_memory(e) and not isinstance(e, NSTError):
                 raise memory.out_of_memory_error(hw, program, len(raw)) from None
@@ -152,22 +176,25 @@ def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray
 
 
 def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None,
-              height: int | None = None) -> np.ndarray:
+              height: int | None = None, hyper: Any = None) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
-    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped).
+    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped);
+    ``hyper``: each image's traced values (batched), default ``s.hyper()`` for all.
 
     A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
     A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped);
     one image with ``program.spatial`` > 1 has its rows split over the devices.
     """
-    b, hyper = x.shape[0], s.hyper()
+    b = x.shape[0]
     batched = b > 1
     if not batched:
         x, targets = x[0], objective.first_image(targets)
+        hyper = s.hyper() if hyper is None else jax.tree.map(lambda a: a[0], hyper)
     loop = _loop(memory.resolve(program, x.shape), batched)  # remat "auto" decided for this batch and size
     if batched:
-        loop, params, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
+        hyper = optimize.per_image(s.hyper(), b) if hyper is None else hyper
+        loop, params, x, targets, hyper = sharding.data_parallel(loop, params, x, targets, hyper, objective.BATCHED)
     elif program.spatial > 1:
         params, x, targets = spatial.place(params, x, targets, program)
     state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
@@ -279,6 +306,6 @@ def _check_scales(s: Settings, hw: Sequence[int], style_imgs: list[np.ndarray]) 
             _check_size(schedule.shape_at(img.shape[:2], styles.style_side(s, k.size)), k, "style image" + where)
 
 
-def _first(p: Progress) -> Progress:
-    """The single-image view of a batch-of-one progress report."""
+def first(p: Progress) -> Progress:
+    """The single-image view of a batch progress report (its first image)."""
     return p._replace(losses={k: float(v[0]) for k, v in p.losses.items()}, image=p.image[0])

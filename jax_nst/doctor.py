@@ -94,7 +94,8 @@ def seconds_per_step(params: vgg.Params, size: int, s: Settings, steps: int, rep
     if batch is None:
         targets = objective.first_image(targets)
     else:
-        loop, p, x, targets = sharding.data_parallel(loop, params, x, targets, objective.BATCHED)
+        loop, p, x, targets, hyper = sharding.data_parallel(loop, params, x, targets, optimize.per_image(hyper, batch),
+                                                            objective.BATCHED)
     state = loop.init(p, x, targets, hyper)
     seconds, (_, _, evals) = best_seconds(lambda: loop.run(p, x, state, targets, hyper, steps), repeats)
     return seconds / steps, float(np.max(evals)) / steps

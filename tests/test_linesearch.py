@@ -98,19 +98,20 @@ def test_a_batch_equals_one_by_one_with_the_same_evaluations() -> None:
 
 
 def test_a_vmapped_lbfgs_batch_of_the_real_objective_equals_one_by_one(params, content_small, style_small) -> None:
-    """The loop batched by vmap (the default on accelerators) gives each image its own result and evaluations."""
+    """The loop batched by vmap (the default on accelerators) gives each image its own result and evaluations,
+    under its own weights (each image here has another β)."""
     from jax_nst import objective, optimize
     from jax_nst.settings import Settings
 
     s = Settings(size=48, optimizer="lbfgs", remat="off")
     batch = np.stack([content_small, content_small[::-1].copy(), 1.0 - content_small])
-    program, hyper = s.program(), s.hyper()
+    program, hypers = s.program(), [s.replace(style_weight=w).hyper() for w in (1e2, 1e3, 1e4)]
     targets = objective.targets.build(params, batch, [style_small], program)
-    loop = optimize.make_loop(program, True, one_by_one=False)
+    loop, hyper = optimize.make_loop(program, True, one_by_one=False), optimize.stack(hypers)
     x, _, evals = loop.run(params, batch, loop.init(params, batch, targets, hyper), targets, hyper, 4)
     alone = optimize.make_loop(program, False)
     for i in range(len(batch)):
         t = targets._replace(**{f: jax.tree.map(lambda a: a[i], getattr(targets, f)) for f in objective.BATCHED})
-        xi, _, ev = alone.run(params, batch[i], alone.init(params, batch[i], t, hyper), t, hyper, 4)
+        xi, _, ev = alone.run(params, batch[i], alone.init(params, batch[i], t, hypers[i]), t, hypers[i], 4)
         np.testing.assert_allclose(x[i], xi, atol=2e-3)
         assert int(evals[i]) == int(ev)

@@ -49,7 +49,7 @@ def test_padded_size_and_pad_batch() -> None:
 def test_one_device_leaves_the_batch_alone() -> None:
     assert sharding.batch_devices(11) == 1  # the test process has one CPU device
     loop, x = object(), jnp.zeros((3, 4, 4, 3))
-    assert sharding.data_parallel(loop, {}, x, None) == (loop, {}, x, None)
+    assert sharding.data_parallel(loop, {}, x, None, None) == (loop, {}, x, None, None)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])

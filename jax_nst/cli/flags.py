@@ -12,7 +12,9 @@ import dataclasses
 from typing import Any, Callable, Iterable
 
 from .. import images, vgg
+from ..controls import grid as grids
 from ..controls import presets
+from ..errors import NSTError
 from ..jobs import buckets
 from ..settings import DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESERVE_COLORS, REMATS, Settings
 
@@ -144,11 +146,22 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_style_options(p: argparse.ArgumentParser) -> None:
-    """--mask and --preset of the stylize command."""
+    """--mask, --preset and --grid of the stylize command."""
     p.add_argument("--mask", action="append", metavar="FILE",
                    help="where a style applies (white), one per STYLE in order; the content stays where none does")
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME",
                    help=f"settings of a figure of the paper, overridden by other flags: {', '.join(presets.PRESETS)}")
+    p.add_argument("--grid", action="append", metavar="NAME=V,V", type=_grid_entry,
+                   help=f"write a contact sheet of every combination of these values, one compiled batch; NAME is one "
+                        f"of {', '.join(grids.TRACED)}; repeat for a second axis (e.g. --grid style_weight=1e2,1e3,1e4)")
+
+
+def _grid_entry(text: str) -> tuple[str, tuple[float, ...]]:
+    """An argparse type for --grid entries."""
+    try:
+        return grids.parse(text)
+    except NSTError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,10 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 from .. import api, images, progress
+from ..controls import grid as grids
 from ..controls import presets, schedule
 from ..settings import INITS, Settings
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG  # noqa: F401 (re-exported for the subcommands)
@@ -135,6 +138,25 @@ def stylize_to_file(
     images.save_image(result, out)
     h, w = result.shape[:2]
     return f"({w}x{h}, {steps} steps, {time.perf_counter() - start:.1f} s)"
+
+
+def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, grid: grids.Grid,
+             **extra: Any) -> int:
+    """Stylize every cell of ``grid`` in one batch (progress of the first cell shown); write the contact sheet."""
+    out = pathlib.Path(args["output"])
+    reporter = Reporter(schedule.total_steps(settings), out, None, args.get("quiet", False))
+    start = time.perf_counter()
+    try:
+        result = api.stylize_grid(content, style, grid, weights=args.get("weights"), init=init, settings=settings,
+                                  trust_weights=args.get("trust_weights", False), callback=lambda p: reporter(api.first(p)),
+                                  **extra)
+    except BaseException:
+        reporter.close(erase=True)
+        raise
+    reporter.close()
+    images.save_image(np.asarray(grids.sheet(result, grid)), out)
+    print(f"wrote {out} ({len(result)} cells, {time.perf_counter() - start:.1f} s)")
+    return EXIT_OK
 
 
 def run_one(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, **extra: Any) -> int:

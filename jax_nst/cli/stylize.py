@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import images
+from ..controls import grid as grids
 from ..controls import styles
 from . import flags, run
 
@@ -38,10 +39,14 @@ def main(args: dict[str, Any]) -> int:
     """Validate everything cheap (options, output location), then load the images and stylize."""
     init = args.get("init")
     settings = run.settings_of(args, init=init or "content")
+    if args.get("grid"):
+        grids.cells(settings, dict(args["grid"]))  # a bad grid fails before any image is read
     images.check_writable_output(args["output"])
     content = images.load_image(args["content"], at_least=settings.size)  # memory follows --size, not the file
     side = styles.style_side(settings, settings.size)
     loaded = [images.load_image(path, at_least=side) for path in args["style"]]
     style = loaded[0] if len(loaded) == 1 else loaded
     masks = {"masks": [images.load_image(m, at_least=settings.size) for m in args["mask"]]} if args.get("mask") else {}
+    if args.get("grid"):
+        return run.run_grid(args, content, style, settings, run.resolve_init(init), dict(args["grid"]), **masks)
     return run.run_one(args, content, style, settings, run.resolve_init(init), **masks)

@@ -37,7 +37,8 @@ class Averaged(NamedTuple):
 
 
 class Loop(NamedTuple):
-    """Compiled pieces of an optimization; batch versions take a leading batch axis on x, state, content."""
+    """Compiled pieces of an optimization; batch versions take a leading batch axis on x, state, content and
+    hyper (each image its own weights: :func:`per_image` repeats one set)."""
 
     init: Callable  # (params, x, targets, hyper) -> optimizer state
     run: Callable  # (params, x, state, targets, hyper, n) -> (x, state, function evaluations)
@@ -109,10 +110,10 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
 
     if batched:
         axes = Targets(content=0, style=None, pixels=0)
-        init = jax.vmap(init, in_axes=(None, 0, axes, None))
+        init = jax.vmap(init, in_axes=(None, 0, axes, 0))
         one_by_one = one_by_one_default(program) if one_by_one is None else one_by_one
-        run = _each_image(run) if one_by_one else jax.vmap(run, in_axes=(None, 0, 0, axes, None, None))
-        report = jax.vmap(report, in_axes=(None, 0, axes, None))
+        run = _each_image(run) if one_by_one else jax.vmap(run, in_axes=(None, 0, 0, axes, 0, None))
+        report = jax.vmap(report, in_axes=(None, 0, axes, 0))
     options = compiler_options() if scheduler is None else scheduler
     jit = functools.partial(jax.jit, compiler_options=options or None)
     return Loop(init=jit(init), run=jit(run), losses=jit(report))
@@ -139,12 +140,22 @@ def _each_image(run: Callable) -> Callable:
 
     def fn(params, x, state, targets, hyper, n):
         def one(args):
-            xi, si, fields = args
-            return run(params, xi, si, targets._replace(**fields), hyper, n)
+            xi, si, fields, hi = args
+            return run(params, xi, si, targets._replace(**fields), hi, n)
 
-        return jax.lax.map(one, (x, state, {f: getattr(targets, f) for f in objective.BATCHED}))
+        return jax.lax.map(one, (x, state, {f: getattr(targets, f) for f in objective.BATCHED}, hyper))
 
     return fn
+
+
+def per_image(hyper: Any, batch: int) -> Any:
+    """``hyper`` repeated for each image of a batch (a leading axis of ``batch`` on every value)."""
+    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (batch, *np.shape(a))), hyper)
+
+
+def stack(hypers: Any) -> Any:
+    """Per-image hypers (one :class:`jax_nst.settings.Hyper` per image) as one batched Hyper."""
+    return jax.tree.map(lambda *a: np.stack(a), *hypers)
 
 
 def compiler_options() -> dict[str, str]:

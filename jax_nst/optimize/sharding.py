@@ -60,21 +60,23 @@ def replicate(tree: Tree, mesh: Mesh) -> Tree:
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def data_parallel(loop: Any, params: Any, x: jax.Array, targets: Any, batched: Sequence[str] = ("content",)) -> tuple:
-    """(loop, params, x, targets) for a batch spread over the local devices; one device: unchanged.
+def data_parallel(loop: Any, params: Any, x: jax.Array, targets: Any, hyper: Any,
+                  batched: Sequence[str] = ("content",)) -> tuple:
+    """(loop, params, x, targets, hyper) for a batch spread over the local devices; one device: unchanged.
 
     ``loop`` is a batched :class:`jax_nst.optimize.Loop`; the returned one has the same signatures
-    and works on the padded batch. The ``batched`` fields of the ``targets`` named tuple have one
-    entry per image and are sharded with x; the other fields are replicated like the params.
+    and works on the padded batch. The ``batched`` fields of the ``targets`` named tuple and the
+    per-image ``hyper`` have one entry per image and are sharded with x; the other fields are
+    replicated like the params.
     """
     devices = batch_devices(x.shape[0])
     if devices == 1:
-        return loop, params, x, targets
+        return loop, params, x, targets, hyper
     mesh, size = local_mesh(devices), padded_size(x.shape[0], devices)
     split = {f: shard_batch(pad_batch(getattr(targets, f), size), mesh) for f in batched}
     shared = replicate(targets._replace(**dict.fromkeys(batched)), mesh)._replace(**split)
-    x = shard_batch(pad_batch(x, size), mesh)
-    return sharded_loop(loop, devices, tuple(batched)), replicate(params, mesh), x, shared
+    x, hyper = (shard_batch(pad_batch(a, size), mesh) for a in (x, hyper))
+    return sharded_loop(loop, devices, tuple(batched)), replicate(params, mesh), x, shared, hyper
 
 
 @functools.lru_cache(maxsize=8)
@@ -94,9 +96,9 @@ def sharded_loop(loop: Any, devices: int, batched: tuple[str, ...] = ("content",
     def part(t: Any) -> tuple[tuple, Any]:
         return tuple(getattr(t, f) for f in batched), t._replace(**dict.fromkeys(batched))
 
-    init = over(lambda p, x, c, t, h: init_fn(p, x, join(c, t), h), (r, b, b, r, r))
-    run = over(lambda p, x, st, c, t, h, n: run_fn(p, x, st, join(c, t), h, n), (r, b, b, b, r, r, r))
-    report = over(lambda p, x, c, t, h: report_fn(p, x, join(c, t), h), (r, b, b, r, r))
+    init = over(lambda p, x, c, t, h: init_fn(p, x, join(c, t), h), (r, b, b, r, b))
+    run = over(lambda p, x, st, c, t, h, n: run_fn(p, x, st, join(c, t), h, n), (r, b, b, b, r, b, r))
+    report = over(lambda p, x, c, t, h: report_fn(p, x, join(c, t), h), (r, b, b, r, b))
     return type(loop)(
         init=lambda p, x, t, h: init(p, x, *part(t), h),
         run=lambda p, x, st, t, h, n: run(p, x, st, *part(t), h, n),
