@@ -9,6 +9,7 @@ reports seconds per frame at each ``--timing-sizes`` (first frame, later frames;
 
     python scripts/video_study.py --size 128 --frames 6 --steps 60 --later-steps 30
     python scripts/video_study.py --kinds rotate --frames 16 --gif docs/video_flicker.gif
+    python scripts/video_study.py --clip bigbuckbunny.mp4 --skip 30 --frames 24
     python scripts/video_study.py --part timing --timing-sizes 256 512 --steps 60 --later-steps 30
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fractions
+import pathlib
 import time
 
 import jax.numpy as jnp
@@ -45,8 +47,7 @@ def flicker_rows(args: argparse.Namespace) -> list[str]:
     style = jax_nst.load_image(STYLE, args.size)
     s = Settings(size=args.size, steps=args.steps)
     rows = []
-    for kind in args.kinds:
-        clip = motion.make(kind, CONTENT, frames=args.frames, size=args.size)
+    for kind, clip in clips(args):
         start = time.perf_counter()
         alone = np.stack([jax_nst.stylize(f, style, settings=s) for f in clip.frames])
         runs = [("independent", alone, time.perf_counter() - start)]
@@ -60,11 +61,21 @@ def flicker_rows(args: argparse.Namespace) -> list[str]:
         e0, l0 = warping_error(alone, clip.frames), style_loss(alone, style, s)
         for name, out, seconds in runs:
             e, loss = warping_error(out, clip.frames), style_loss(out, style, s)
-            true = warping_error(out, clip.frames, clip.flows)
-            rows.append(f"| {kind} | {name} | {e:.2e} | {e0 / e:.1f}× | {true:.2e} | {loss:.3g} | {loss / l0:.2f} "
+            true = "—" if clip.flows is None else f"{warping_error(out, clip.frames, clip.flows):.2e}"
+            rows.append(f"| {kind} | {name} | {e:.2e} | {e0 / e:.1f}× | {true} | {loss:.3g} | {loss / l0:.2f} "
                         f"| {seconds:.0f} |")
             print(rows[-1], flush=True)
     return rows
+
+
+def clips(args: argparse.Namespace):
+    """(name, clip) of each clip studied: ``--clip`` (frames ``--skip`` on, true flow unknown) or the ``--kinds``."""
+    if args.clip:
+        frames = list(io.open_clip(args.clip, args.size, args.skip + args.frames).frames)[args.skip:]
+        yield pathlib.Path(args.clip).name, motion.Motion(np.stack(frames), None)
+        return
+    for kind in args.kinds:
+        yield kind, motion.make(kind, CONTENT, frames=args.frames, size=args.size)
 
 
 def side_by_side(*clips: np.ndarray, path: str) -> None:
@@ -101,6 +112,8 @@ def main() -> None:
     p.add_argument("--weights", nargs="+", type=float, default=[jax_nst.Settings().temporal_weight])
     p.add_argument("--timing-sizes", nargs="+", type=int, default=[256, 512])
     p.add_argument("--timing-frames", type=int, default=4)
+    p.add_argument("--clip", metavar="VIDEO", help="study this video file instead of the --kinds")
+    p.add_argument("--skip", type=int, default=0, metavar="N", help="frames of --clip to skip first")
     p.add_argument("--gif", metavar="PATH", help="also write input | independent | temporal (first λ) as a GIF")
     args = p.parse_args()
     print(f"# {doctor.describe()}")

@@ -223,26 +223,32 @@ def _encode(frames: Iterable[np.ndarray], tmp: str, fmt: str, encoder: str, fps:
             codec = REENCODE_AUDIO.get(fmt)
             target = None if sound is None else (out.add_stream(codec, rate=48000) if codec
                                                  else out.add_stream_from_template(sound))
-            for frame in itertools.chain([first], rgb):
+            count = 0
+            for count, frame in enumerate(itertools.chain([first], rgb), 1):
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             out.mux(stream.encode(None))
             if sound is not None:
-                _copy_audio(src, sound, out, target, reencode=codec is not None)
+                _copy_audio(src, sound, out, target, codec is not None, count / fps)
     except av.FFmpegError as e:
         raise NSTError(f"cannot encode video: {_reason(e)}") from None
 
 
-def _copy_audio(src: Any, sound: Any, out: Any, target: Any, reencode: bool) -> None:
-    """The packets of ``sound`` muxed into ``target`` as they are, or decoded and encoded again."""
+def _copy_audio(src: Any, sound: Any, out: Any, target: Any, reencode: bool, seconds: fractions.Fraction) -> None:
+    """The first ``seconds`` of ``sound`` (the video's length) muxed into ``target`` as they are, or decoded
+    and encoded again."""
+    def within(item: Any) -> bool:
+        return item.pts is None or item.time_base is None or item.pts * item.time_base < seconds
+
     if not reencode:
         for packet in src.demux(sound):
-            if packet.dts is not None:
+            if packet.dts is not None and within(packet):
                 packet.stream = target
                 out.mux(packet)
         return
     for frame in src.decode(sound):
-        frame.pts = None
-        out.mux(target.encode(frame))
+        if within(frame):
+            frame.pts = None
+            out.mux(target.encode(frame))
     out.mux(target.encode(None))
 
 
