@@ -45,9 +45,7 @@ def cells(s: Settings, grid: Grid) -> list[Settings]:
             raise NSTError(f"a grid varies only {', '.join(TRACED)} (they share one compiled program), not {name!r}")
         if len(values) == 0:
             raise NSTError(f"the grid gives no values for {name}")
-    names = list(grid)
-    combos = [dict(zip(names, reversed(c))) for c in itertools.product(*(grid[n] for n in reversed(names)))]
-    found = [s.replace(**combo) for combo in combos]
+    found = [s.replace(**combo) for combo in _combos(grid, list(grid))]
     if len({c.program() for c in found}) > 1:
         raise NSTError("the grid's values change the compiled program (average 0 turns averaging off, a weight of 0 "
                        "drops a term): keep them all above 0")
@@ -59,10 +57,15 @@ def sheet(pictures: Sequence[np.ndarray], grid: Grid) -> Image.Image:
     names, first = list(grid), list(grid)[0]
     width = len(grid[first])
     rows = [list(pictures[i:i + width]) for i in range(0, len(pictures), width)]
-    below = [dict(zip(names[1:], reversed(c))) for c in itertools.product(*(grid[n] for n in reversed(names[1:])))]
+    below = _combos(grid, names[1:])
     row_labels = [" ".join(f"{_short(k)}={v:g}" for k, v in r.items()) for r in below] if len(names) > 1 else None
     col_labels = [f"{_short(first)}={v:g}" for v in grid[first]]
     return progress.sheet(rows, row_labels, col_labels, tile=max(pictures[0].shape[:2]))
+
+
+def _combos(grid: Grid, names: list[str]) -> list[dict[str, float]]:
+    """Every combination of the values of ``names``, the first name varying fastest."""
+    return [dict(zip(names, reversed(c))) for c in itertools.product(*(grid[n] for n in reversed(names)))]
 
 
 def _short(name: str) -> str:
