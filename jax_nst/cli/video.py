@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"video file ({', '.join(io.CONTAINERS)}) or folder of PNG frames")
     p.add_argument("--later-steps", type=flags.positive_int, metavar="N",
                    help="steps of each frame after the first, which starts from the previous result (default: "
-                        "half of --steps)")
+                        "a quarter of --steps)")
     p.add_argument("--max-frames", type=flags.positive_int, metavar="N", help="stylize only the first N frames")
     p.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames (default: 24)")
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME", help="settings of a paper figure")

@@ -32,9 +32,9 @@ from ..settings import Settings
 from . import flow, io
 
 FRAME_NAME = "frame_{:06d}.png"
-LATER_STEPS = 0.5
-"""Later frames take this share of ``steps`` unless ``later_steps`` is given (they start from the warped
-previous result)."""
+LATER_STEPS = 0.25
+"""Later frames take this share of ``steps`` unless ``later_steps`` is given: they start from the warped previous
+result. A quarter gave the flicker and style loss of a half or all on the known-motion clips (BENCHMARKS.md)."""
 
 
 class FrameDone(NamedTuple):
@@ -60,7 +60,7 @@ def stylize_video(
     video file (.mp4, .mov, .mkv, .webm, .gif; frame rate and audio kept) or a folder of PNG frames. A video
     file's frames are kept in ``OUTSTEM.frames/`` beside it, which makes a killed run resumable. ``options``
     are the fields of :class:`jax_nst.settings.Settings` (``temporal_weight`` is λ); ``later_steps``: steps of
-    frames after the first (default: half of ``steps``); ``max_frames``: stylize only the first ones; ``fps``: the
+    frames after the first (default: a quarter of ``steps``); ``max_frames``: stylize only the first ones; ``fps``: the
     frame rate of a folder or of arrays (default 24); ``init``: the first frame's starting image ("content",
     "noise", "style" or an image); later frames start from the previous result, warped.
     """
