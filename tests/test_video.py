@@ -204,7 +204,8 @@ def test_a_killed_run_resumes_without_recomputing_and_matches_an_unbroken_one(tm
     proc = subprocess.Popen(argv, env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     frames_dir = tmp_path / "out.frames"
     deadline = time.monotonic() + 240
-    while len(manifest.read(frames_dir) if frames_dir.exists() else []) < 2 and time.monotonic() < deadline:
+    while not (frames_dir.exists() and manifest.read(frames_dir)) and time.monotonic() < deadline:  # frame 1 done:
+        # frame 2 first compiles the temporal program, so the kill lands mid-run
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -213,7 +214,7 @@ def test_a_killed_run_resumes_without_recomputing_and_matches_an_unbroken_one(tm
     done = [r["output"] for r in manifest.read(frames_dir)]
     seen = []
     result = stylize_video(src, samples.STYLE, out, on_frame=lambda d: seen.append(d.reused), **TINY)
-    assert result == out and seen[: len(done)] == [True] * len(done) and not all(seen)
+    assert 1 <= len(done) < 4 and result == out and seen == [True] * len(done) + [False] * (4 - len(done))
     for i in range(4):
         name = f"frame_{i + 1:06d}.png"
         np.testing.assert_array_equal(images.to_uint8(images.load_image(frames_dir / name)),
