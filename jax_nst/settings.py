@@ -30,13 +30,15 @@ PRESERVE_COLORS = ("luminance", "histogram")
 PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
 NORMALIZATIONS = ("size", "paper")
 """How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
+PADDINGS = tuple(vgg.PADDINGS)
+"""Border of the first convolution: "zero" (VGG's), "replicate" or "reflect" (edges not special)."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
 TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
-ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT}
+ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero"}
 """Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
 so that finished outputs of earlier runs still count as done."""
 
@@ -115,6 +117,7 @@ class Settings:
     normalization: str = "size"
     spatial: int = 1
     temporal_weight: float = TEMPORAL_WEIGHT
+    padding: str = "zero"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -145,6 +148,7 @@ class Settings:
         _choice("precision", self.precision, PRECISIONS)
         _choice("remat", self.remat, REMATS)
         _choice("normalization", self.normalization, NORMALIZATIONS)
+        _choice("padding", self.padding, PADDINGS)
 
     @property
     def lr(self) -> float:
@@ -173,7 +177,7 @@ class Settings:
             model=self.model, pooling=self.pooling, precision=self.precision, remat=self.remat,
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
-            masked=masked, average=bool(self.average), spatial=self.spatial, temporal=temporal,
+            masked=masked, average=bool(self.average), spatial=self.spatial, temporal=temporal, padding=self.padding,
         )
 
     def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
@@ -227,6 +231,7 @@ class Program:
     conv: vgg.Conv = vgg.DEFAULT_CONV
     spatial: int = 1
     temporal: bool = False
+    padding: str = "zero"
 
     @property
     def layers(self) -> list[str]:

@@ -132,6 +132,8 @@ def test_spatial_needs_the_devices_and_one_image() -> None:
         jax_nst.stylize(content, content, size=32, steps=1, spatial=2)
     with pytest.raises(NSTError, match="spatial must be a positive integer"):
         Settings(spatial=0)
+    with pytest.raises(NSTError, match="padding 'replicate' is not split over devices"):
+        jax_nst.stylize(content, content, size=32, steps=1, spatial=2, padding="replicate")
 
 
 def test_cli_spatial_without_devices_is_one_line(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:

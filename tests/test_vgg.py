@@ -15,8 +15,10 @@ from jax_nst import cli, samples, vgg
 from jax_nst.errors import NSTError
 
 
-def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vgg19") -> dict[str, np.ndarray]:
-    """Plain numpy VGG (Caffe input for vgg19, torchvision for vgg16): 3×3 correlation, ReLU, 2×2 pooling."""
+def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vgg19",
+              first_pad: str = "constant") -> dict[str, np.ndarray]:
+    """Plain numpy VGG (Caffe input for vgg19, torchvision for vgg16): 3×3 correlation, ReLU, 2×2 pooling;
+    conv1_1's border is ``np.pad`` mode ``first_pad``, the others' zeros."""
     if model == "vgg19":
         x = (rgb[..., ::-1] * 255.0 - np.array(vgg.MEAN_BGR)).astype(np.float64)
     else:
@@ -28,7 +30,7 @@ def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vg
             blocks = x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
             x = blocks.mean(axis=(2, 4)) if pooling == "avg" else blocks.max(axis=(2, 4))
         k, b = np.asarray(params[name]["kernel"], np.float64), np.asarray(params[name]["bias"], np.float64)
-        pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=first_pad if name == "conv1_1" else "constant")
         h, w = x.shape[1:3]
         y = sum(np.einsum("nhwi,io->nhwo", pad[:, dy : dy + h, dx : dx + w], k[dy, dx]) for dy in range(3) for dx in range(3))
         x = np.maximum(y + b, 0.0)
@@ -56,6 +58,27 @@ def test_features_match_numpy_with_random_weights(pooling):
     for name in layers:
         scale = np.abs(want[name]).max() + 1e-6
         np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=2e-4 * scale, rtol=1e-3)
+
+
+@pytest.mark.parametrize("padding,mode", [("replicate", "edge"), ("reflect", "reflect")])
+@pytest.mark.parametrize("conv", [vgg.Direct(), vgg.Fast()], ids=["direct", "fast"])
+def test_first_convolution_padding_matches_numpy(padding, mode, conv):
+    p = random_params()
+    x = np.random.default_rng(3).random((1, 20, 18, 3)).astype(np.float32)
+    got = vgg.features(p, jnp.asarray(x), ["conv1_1", "conv2_1"], conv=conv, padding=padding)
+    want = numpy_vgg(p, x, "conv2_1", "avg", first_pad=mode)
+    for name in ("conv1_1", "conv2_1"):
+        scale = np.abs(want[name]).max()
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=2e-4 * scale, rtol=1e-3)
+    grad = jax.grad(lambda y: jnp.sum(vgg.features(p, y, ["conv1_1"], conv=conv, padding=padding)["conv1_1"]))(x)
+    assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_replicate_padding_leaves_the_edges_of_a_flat_image_unspecial(params):
+    flat = np.full((1, 16, 16, 3), 0.4, np.float32)
+    for padding, special in (("zero", True), ("replicate", False)):
+        f = np.asarray(vgg.features(params, jnp.asarray(flat), ["conv1_1"], padding=padding)["conv1_1"])[0]
+        assert (np.abs(f - f[8, 8]).max() > 1e-3) == special, padding
 
 
 def test_features_match_numpy_with_real_weights(params):

@@ -16,7 +16,9 @@ from ..controls import grid as grids
 from ..controls import presets
 from ..errors import NSTError
 from ..jobs import buckets
-from ..settings import DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESERVE_COLORS, REMATS, Settings
+from ..settings import (
+    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS, Settings,
+)
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CONTENT_ONLY = ("content_weight", "content_layers")
@@ -94,6 +96,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                   "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
     "remat": (("--remat",), {"choices": REMATS},
               "recompute activations in the backward pass (auto: when memory would not suffice)"),
+    "padding": (("--padding",), {"choices": PADDINGS},
+                "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect"),
     "spatial": (("--spatial",), {"type": int, "metavar": "D"},
                 "split one image's rows over D local devices: the same result with ~1/D of the memory per device"),
     "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"},

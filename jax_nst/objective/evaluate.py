@@ -41,7 +41,8 @@ def evaluate(
     parts = dict.fromkeys(PARTS, jnp.zeros(()))
     if on_features:
         parts.update(vgg.apply(params, x[None], program.layers, pooling=program.pooling, model=program.model,
-                               precision=program.precision, conv=conv, remat=remat, tap=tap, prepared=prepared))
+                               precision=program.precision, conv=conv, remat=remat, tap=tap, prepared=prepared,
+                               padding=program.padding))
     parts.update({t.name: t.fn({}, x, targets, hyper) for t in active if not t.layers})
     total = sum(getattr(hyper, name) * value for name, value in parts.items())
     return total, {"total": total, **parts}

@@ -44,7 +44,7 @@ def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], progr
     q = vgg.bands.row_multiple(layers, program.spatial, program.model) if layers else 1
     bands = program.spatial if batch.shape[1] % q == 0 else 1
     return vgg.bands.banded_features(params, batch, layers, bands, program.conv, pooling=program.pooling,
-                                     model=program.model, precision=program.precision)
+                                     model=program.model, precision=program.precision, padding=program.padding)
 
 
 @functools.partial(jax.jit, static_argnums=2)

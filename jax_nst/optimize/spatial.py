@@ -33,6 +33,9 @@ def check(s: Any, contents: int, temporal: bool = False) -> None:
     if temporal:
         raise NSTError("video frames are not split over devices yet (the flow may reach across bands); "
                        "leave spatial at 1")
+    if s.padding != "zero":
+        raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
+                       "neighbours'); use the zero padding with spatial")
     vgg.bands.mesh(s.spatial)
     if contents != 1:
         raise NSTError(f"spatial sharding stylizes one image at a time over {s.spatial} devices; got {contents} "

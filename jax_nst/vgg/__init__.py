@@ -7,7 +7,7 @@ from .layers import (
     LAYERS, MODELS, POOLINGS, TABLES, WIDTHS, Layer, blocks, check_layers, deepest, layer, layer_names, min_side,
     shapes, table,
 )
-from .module import PRECISIONS, PREPARED, VGG, Conv3x3, Input, Params, Tap, apply, features, init_params, merge, \
+from .module import PADDINGS, PRECISIONS, PREPARED, VGG, Conv3x3, Input, Params, Tap, apply, features, init_params, merge, \
     prepare, preprocess
 from .weights import (
     CAFFE, DEFAULT_PREPROCESSING, IMAGENET_MEAN, IMAGENET_STD, MEAN_BGR, TORCHVISION, WEIGHTS_ENV,

@@ -23,6 +23,9 @@ Tap = Callable[[str, jax.Array], Any]
 PREPARED = "prepared"
 """Variable collection of the kernels' derived arrays (``Conv.prepare``), one entry per layer."""
 PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+PADDINGS = {"zero": None, "replicate": "edge", "reflect": "reflect"}
+"""Border of the first convolution → ``jnp.pad`` mode: zero (VGG's own: the image's mean colour beyond the
+edge, after preprocessing), the edge pixels repeated, or mirrored; the deeper layers keep zero padding."""
 """Compute dtypes of the VGG pass; bfloat16 convolutions accumulate in float32."""
 
 
@@ -41,17 +44,25 @@ class Conv3x3(nn.Module):
 
     features: int
     conv: Conv = DEFAULT
+    padding: str = "zero"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        mode = PADDINGS[self.padding]
+        if mode is not None:  # pad by one pixel ourselves; the convolution's own zeros then fall outside the crop
+            x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=mode)
         y = self.conv(x, jnp.asarray(kernel, x.dtype), **self.variables.get(PREPARED, {}))
+        if mode is not None:
+            y = y[:, 1:-1, 1:-1]
         return nn.relu(y + jnp.asarray(bias, y.dtype)).astype(x.dtype)
 
 
 class VGG(nn.Module):
     """VGG-19/16 trunk up to the deepest of ``outputs`` (default: all); returns {layer: float32 F_l} of ``outputs``.
+
+    ``padding`` is the border of conv1_1 (:data:`PADDINGS`).
 
     With ``tap`` it returns Σ_l tap(l, F_l) over ``outputs`` instead (dicts with distinct keys join),
     computed inside each block, so that with ``remat`` (per-block ``nn.remat``) only the block
@@ -65,11 +76,13 @@ class VGG(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
     tap: Tap | None = None
+    padding: str = "zero"
 
     def setup(self) -> None:
         setattr(self, "input", Input())
         for row in TABLES[self.model]:
-            setattr(self, row.name, Conv3x3(row.cout, self.conv))
+            first = row.block == 1 and row.index == 1
+            setattr(self, row.name, Conv3x3(row.cout, self.conv, self.padding if first else "zero"))
 
     def __call__(self, rgb: jax.Array) -> Any:
         """rgb: NHWC batch in [0, 1]."""
@@ -119,22 +132,23 @@ def prepare(params: Params, conv: Conv = DEFAULT, precision: str = "float32") ->
 def apply(
     params: Params, images: jax.Array, layers: Sequence[str], *, pooling: str = "avg", model: str = "vgg19",
     precision: str = "float32", conv: Conv = DEFAULT, remat: bool = False, tap: Tap | None = None,
-    prepared: Mapping | None = None,
+    prepared: Mapping | None = None, padding: str = "zero",
 ) -> Any:
     """``VGG(...).apply``: activations (or taps) of ``layers`` for NHWC RGB ``images`` in [0, 1]."""
-    module = VGG(model, pooling, tuple(layers), conv, PRECISIONS[precision], remat, tap)
+    module = VGG(model, pooling, tuple(layers), conv, PRECISIONS[precision], remat, tap, padding)
     variables = {"params": params} if prepared is None else {"params": params, PREPARED: prepared}
     return module.apply(variables, images)
 
 
 def features(
     params: Params, images: jax.Array, layers: Sequence[str], pooling: str = "avg", model: str = "vgg19",
-    precision: str = "float32", conv: Conv = DEFAULT,
+    precision: str = "float32", conv: Conv = DEFAULT, padding: str = "zero",
 ) -> dict[str, jax.Array]:
     """float32 activations F_l of ``layers`` for NHWC RGB ``images`` in [0, 1]; computes nothing past the deepest."""
     if not layers:
         return {}
-    return apply(params, images, layers, pooling=pooling, model=model, precision=precision, conv=conv)
+    return apply(params, images, layers, pooling=pooling, model=model, precision=precision, conv=conv,
+                 padding=padding)
 
 
 def preprocess(params: Params, rgb: jax.Array) -> jax.Array:
