@@ -244,8 +244,11 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
     images.save_image(np.zeros((30, 40, 3)), mixed / "a.png")
     images.save_image(np.zeros((40, 30, 3)), mixed / "b.png")
     assert "all frames must have one size" in cli_error([*base, str(mixed), style, "-o", str(tmp_path / "m")], capsys)
-    corrupt = tmp_path / "bad.mp4"
-    corrupt.write_bytes(os.urandom(2000))
+    corrupt = write_clip(tmp_path / "bad.mp4", motion.make("pan", samples.CONTENT, frames=3, size=32).frames[:, :20])
+    corrupt.write_bytes(corrupt.read_bytes()[:400])  # a download cut short
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(np.random.default_rng(0).bytes(2000))
+    assert "cannot read video" in cli_error([*base, str(noise), style, "-o", str(tmp_path / "c.mp4")], capsys)
     assert "cannot read video" in cli_error([*base, str(corrupt), style, "-o", str(tmp_path / "c.mp4")], capsys)
     assert "no such file" in cli_error([*base, str(tmp_path / "none.mp4"), style, "-o", str(tmp_path / "n.mp4")], capsys)
     assert "use a name ending in" in cli_error([*base, str(empty), style, "-o", str(tmp_path / "o.avi")], capsys)

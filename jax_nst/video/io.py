@@ -134,7 +134,7 @@ def _video(path: pathlib.Path, size: int) -> Clip:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise NSTError(f"'{path}' has no video stream")
+                raise NSTError(f"cannot read video '{path}': it has no video stream")
             stream = container.streams.video[0]
             fps = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
             count, audio = stream.frames or None, bool(container.streams.audio)
