@@ -135,6 +135,8 @@ def run(
     _check_scales(s, batch.shape[1:3], style_imgs)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
+    if masks is not None and s.style_loss != "gram":
+        raise NSTError(f"masks guide Gram matrices; style_loss {s.style_loss!r} does not take masks (use gram)")
     mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_imgs))
     params = _params(*_weights_key(weights, s.model), trust_weights)
     seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
@@ -149,7 +151,7 @@ def run(
         tall = spatial.padded_height(hw[0], program)  # spatial sharding: rows mirrored below, cropped after
         batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(np.asarray(x), tall)
         mask_k = None if mask is None else spatial.pad_rows(region_masks.at_size(mask, hw)[None], tall)[0]
-        targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k)
+        targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k, s.seed)
         if temporal is not None:
             targets = targets._replace(temporal=objective.temporal.at_size(temporal, hw))
         try:

@@ -27,6 +27,9 @@ DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 MAX_LR = {"adam": 1.0, "lbfgs": 10.0}
 """The largest learning rate accepted: an Adam step moves each pixel (in [0, 1]) by about lr; L-BFGS scales its step."""
 PRESERVE_COLORS = ("luminance", "histogram")
+STYLE_LOSSES = ("gram", "mean_cov", "sliced_wasserstein", "histogram")
+"""E_l of the style term: the paper's Gram matrices, or a distance between feature distributions
+(:mod:`jax_nst.objective.distributions`)."""
 PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
 NORMALIZATIONS = ("size", "paper")
 """How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
@@ -38,7 +41,7 @@ TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
-ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero"}
+ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram"}
 """Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
 so that finished outputs of earlier runs still count as done."""
 
@@ -87,7 +90,8 @@ class Settings:
     average pooling, L-BFGS, α/β = 1e-3 with L_content normalized as for a 512² image (``normalization``
     "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
     optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`). ``spatial`` = D > 1 splits one image's
-    rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`).
+    rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`). ``style_loss`` picks
+    E_l of the style term (:data:`STYLE_LOSSES`; "gram" is the paper's).
     """
 
     size: int = 512
@@ -118,6 +122,7 @@ class Settings:
     spatial: int = 1
     temporal_weight: float = TEMPORAL_WEIGHT
     padding: str = "zero"
+    style_loss: str = "gram"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -149,6 +154,7 @@ class Settings:
         _choice("remat", self.remat, REMATS)
         _choice("normalization", self.normalization, NORMALIZATIONS)
         _choice("padding", self.padding, PADDINGS)
+        _choice("style_loss", self.style_loss, STYLE_LOSSES)
 
     @property
     def lr(self) -> float:
@@ -178,6 +184,7 @@ class Settings:
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
             masked=masked, average=bool(self.average), spatial=self.spatial, temporal=temporal, padding=self.padding,
+            style_loss=self.style_loss,
         )
 
     def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
@@ -232,6 +239,12 @@ class Program:
     spatial: int = 1
     temporal: bool = False
     padding: str = "zero"
+    style_loss: str = "gram"
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the objective draws random numbers each step (the directions of "sliced_wasserstein")."""
+        return self.style_loss == "sliced_wasserstein" and bool(self.style_layers)
 
     @property
     def layers(self) -> list[str]:

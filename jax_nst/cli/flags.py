@@ -17,7 +17,8 @@ from ..controls import presets
 from ..errors import NSTError
 from ..jobs import buckets
 from ..settings import (
-    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS, Settings,
+    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS, STYLE_LOSSES,
+    Settings,
 )
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
@@ -25,7 +26,7 @@ CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
 VIDEO_ONLY = ("temporal_weight",)
 """Settings that only ``jax-nst video`` takes."""
-STYLE_ONLY = ("style_weight", "style_layers", "style_size", "style_blend_weights", "style_scale", "preserve_colors")
+STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style_blend_weights", "style_scale", "preserve_colors")
 """Settings meaningless without a style image (feature inversion)."""
 
 
@@ -96,6 +97,9 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                   "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
     "remat": (("--remat",), {"choices": REMATS},
               "recompute activations in the backward pass (auto: when memory would not suffice)"),
+    "style_loss": (("--style-loss",), {"choices": STYLE_LOSSES},
+                   "the style term: gram (the paper's Gram matrices), mean_cov (W2 of the features' means and "
+                   "covariances), sliced_wasserstein (sorted random projections), histogram (each channel's histogram)"),
     "padding": (("--padding",), {"choices": PADDINGS},
                 "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect"),
     "spatial": (("--spatial",), {"type": int, "metavar": "D"},

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import vgg
-from . import guided, terms
+from . import distributions, guided, terms
 from .temporal import Temporal
 
 
@@ -24,6 +24,8 @@ class Targets(NamedTuple):
     With masks: ``style[l]`` stacks one Gram per region (R, N, N), ``guides[l]`` holds T_r^l
     (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay. A video frame has
     ``temporal``: the previous stylized frame, the flow to it and its consistency (:mod:`.temporal`).
+    For a style loss other than "gram", ``style[l]`` is its target (:mod:`.distributions`); a stochastic
+    one's (``program.stochastic``) is drawn for each step from ``key`` by :func:`for_step`.
     """
 
     content: dict[str, jax.Array]
@@ -32,6 +34,7 @@ class Targets(NamedTuple):
     keep: jax.Array | None = None
     pixels: jax.Array | None = None
     temporal: Temporal | None = None
+    key: jax.Array | None = None
 
 
 BATCHED = ("content", "pixels")
@@ -54,9 +57,12 @@ def content_features(params: vgg.Params, batch: jax.Array, program: Any) -> dict
 
 
 @functools.partial(jax.jit, static_argnums=2)
-def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, jax.Array]:
-    """A_l / M_l: the normalized Gram matrices of one style image (H, W, 3) at the style layers."""
+def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, Any]:
+    """A_l / M_l: the normalized Gram matrices of one style image (H, W, 3) at the style layers; for another
+    ``program.style_loss`` that loss's statistics of the style's features (:func:`distributions.statistics`)."""
     feats = _features(params, style[None], program.style_layers, program)
+    if program.style_loss != "gram":
+        return {l: distributions.statistics(f[0], program.style_loss) for l, f in feats.items()}
     return {l: terms.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
 
 
@@ -70,16 +76,38 @@ def blend_grams(grams: Sequence[Mapping[str, jax.Array]], weights: Sequence[floa
     return {l: sum(np.float32(w) * np.asarray(g[l]) for w, g in zip(weights, grams)) for l in grams[0]}
 
 
+def blend_styles(stats: Sequence[Mapping[str, Any]], weights: Sequence[float], program: Any) -> dict[str, Any]:
+    """The style targets of several styles: Grams blended (:func:`blend_grams`), or another loss's
+    statistics blended layer by layer (:func:`distributions.blend`)."""
+    if program.style_loss == "gram":
+        return blend_grams(stats, weights)
+    return {l: distributions.blend([s[l] for s in stats], weights, program.style_loss) for l in stats[0]}
+
+
+def for_step(targets: Targets, step: jax.Array, program: Any) -> Targets:
+    """The targets of optimizer step ``step``: a stochastic style loss's random draw for it (the key folded with
+    the step and the layer); other targets as they are."""
+    if not program.stochastic:
+        return targets
+    key = jax.random.fold_in(jax.random.wrap_key_data(targets.key), step)
+    order = vgg.layer_names(program.model)
+    return targets._replace(style={l: distributions.draw(t, jax.random.fold_in(key, order.index(l)))
+                                   for l, t in targets.style.items()})
+
+
 def build(
     params: vgg.Params, batch: np.ndarray, styles: Sequence[np.ndarray], program: Any,
-    blend: Sequence[float] | None = None, masks: np.ndarray | None = None,
+    blend: Sequence[float] | None = None, masks: np.ndarray | None = None, seed: int = 0,
 ) -> Targets:
     """P_l of each content, and A_l = Σ_k w_k A_l^(k) blended over the styles by ``blend`` (Gram level),
-    or with ``masks`` (H, W, R) one A_l per region plus the guides T_r^l and the keep map."""
+    or with ``masks`` (H, W, R) one A_l per region plus the guides T_r^l and the keep map. ``seed`` makes
+    the key of a stochastic style loss."""
     content = content_features(params, jnp.asarray(batch), program)
     grams = [style_grams(params, jnp.asarray(img), program) for img in styles]
     if masks is None:
-        return Targets(content, blend_grams(grams, np.ones(len(grams)) / len(grams) if blend is None else blend))
+        weights = np.ones(len(grams)) / len(grams) if blend is None else blend
+        key = jax.random.key_data(jax.random.key(seed)) if program.stochastic else None
+        return Targets(content, blend_styles(grams, weights, program), key=key)
     stacked = {l: np.stack([np.asarray(g[l]) for g in grams]) for l in grams[0]}
     guides = guided.layer_guides(masks, program.style_layers, program.model)
     return Targets(content, stacked, guides, guided.keep_map(masks), np.asarray(batch))

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from .. import vgg
 from ..vgg import bands as rows
-from . import guided
+from . import distributions, guided
 from .temporal import temporal_loss
 
 REFERENCE_SIDE = 512
@@ -127,12 +127,16 @@ def content_term(program: Any) -> Term:
 
 
 def style_term(program: Any) -> Term:
-    """L_style = Σ_l w_l E_l: Gram matrices, or with masks guided Grams (:mod:`jax_nst.objective.guided`)."""
+    """L_style = Σ_l w_l E_l: Gram matrices, with masks guided Grams (:mod:`jax_nst.objective.guided`), or the
+    distribution distance ``program.style_loss`` (:mod:`jax_nst.objective.distributions`)."""
 
     def fn(features, image, targets, hyper):
         weights = {l: hyper.style_layers[l] for l in features}
         if program.masked:
             return guided.guided_style_loss(features, targets.style, targets.guides, weights, program.spatial)
+        if program.style_loss != "gram":
+            return sum(w * distributions.layer_loss(program.style_loss, features[l], targets.style[l])
+                       for l, w in weights.items())
         return style_loss(features, targets.style, weights, program.spatial)
 
     return Term("style", tuple(program.style_layers), fn)

@@ -77,15 +77,17 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
 
     def step(params, prepared, carry, targets, hyper):
         x, state, evals = carry
+        if program.stochastic:  # this step's random directions: the key folded with the step count
+            targets = objective.targets.for_step(targets, optax.tree_utils.tree_get(state, "count"), program)
         f = lambda y: value_fn(params, prepared, targets, hyper)(y)[0]  # noqa: E731
         opt = make_optimizer(program, hyper.learning_rate)
-        if lbfgs:  # the line search's last evaluation left f(x) and ∇f(x) in the state
+        if lbfgs and not program.stochastic:  # the line search's last evaluation left f(x) and ∇f(x) in the state
             v, g = optax.tree_utils.tree_get(state, "value"), optax.tree_utils.tree_get(state, "grad")
-        else:
+        else:  # (a stochastic objective changed since: L-BFGS evaluates f(x) and ∇f(x) again, one more evaluation)
             v, g = jax.value_and_grad(f)(x)
         updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
         x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
-        evals = evals + (optax.tree_utils.tree_get(state, "num_linesearch_steps") if lbfgs else 1)
+        evals = evals + (optax.tree_utils.tree_get(state, "num_linesearch_steps") + program.stochastic if lbfgs else 1)
         return x, state, evals
 
     if program.average:
@@ -98,6 +100,7 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
 
     def init(params, x, targets, hyper):
         state = make_optimizer(program, hyper.learning_rate).init(x)
+        targets = objective.targets.for_step(targets, 0, program)
         if lbfgs:
             f = value_fn(params, _prepare(params, program, prepare), targets, hyper)
             v, g = jax.value_and_grad(lambda y: f(y)[0])(x)
@@ -105,7 +108,8 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
         state = jax.tree.map(lambda a: jnp.asarray(a, a.dtype), state)  # strong types: `run` compiles once
         return Averaged(state, x, jnp.zeros((), jnp.int32)) if program.average else state
 
-    def report(params, x, targets, hyper):
+    def report(params, x, targets, hyper):  # a stochastic loss is reported with step 0's draw, so reports compare
+        targets = objective.targets.for_step(targets, 0, program)
         return value_fn(params, _prepare(params, program, prepare), targets, hyper)(x)[1]
 
     if batched:

@@ -36,6 +36,9 @@ def check(s: Any, contents: int, temporal: bool = False) -> None:
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
+    if s.style_loss != "gram":
+        raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "
+                       "features at once); use the gram style loss with spatial")
     vgg.bands.mesh(s.spatial)
     if contents != 1:
         raise NSTError(f"spatial sharding stylizes one image at a time over {s.spatial} devices; got {contents} "

@@ -1,0 +1,158 @@
+"""The distribution style losses: value against independent float64 formulas, zero at the target,
+invariances, gradients, blending, and the options that use them."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_nst
+from jax_nst.errors import NSTError
+from jax_nst.objective import distributions as dist
+
+KINDS = ("mean_cov", "sliced_wasserstein", "histogram")
+
+
+def _features(seed: int, h: int = 6, w: int = 5, n: int = 8) -> np.ndarray:
+    """Non-negative correlated features (H, W, N), like ReLU outputs."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(n, n))
+    return np.maximum(rng.normal(size=(h, w, n)) @ mix + 1.0, 0.0).astype(np.float32)
+
+
+def _target(style: np.ndarray, kind: str, weights=(1.0,), others=()) -> dict:
+    stats = [dist.statistics(jnp.asarray(s), kind) for s in (style, *others)]
+    return dist.blend(stats, weights, kind)
+
+
+def _loss(kind: str, f, target, seed: int = 0):
+    if kind == "sliced_wasserstein":
+        target = dist.draw(target, jax.random.key(seed))
+    return dist.layer_loss(kind, jnp.asarray(f), target)
+
+
+def _sqrtm64(a: np.ndarray) -> np.ndarray:
+    lam, u = np.linalg.eigh(a)
+    return (u * np.sqrt(np.clip(lam, 0, None))) @ u.T
+
+
+def test_trace_sqrt_and_its_gradient_match_a_float64_eigendecomposition():
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(12, 12))
+    m = b @ b.T + 0.1 * np.eye(12)
+    value, grad = jax.value_and_grad(dist.trace_sqrt)(jnp.asarray(m, jnp.float32))
+    np.testing.assert_allclose(float(value), np.trace(_sqrtm64(m)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(grad), 0.5 * np.linalg.inv(_sqrtm64(m)), rtol=1e-3, atol=1e-4)
+
+
+def test_mean_cov_is_the_gaussian_w2_distance_in_float64():
+    f, s = _features(1), _features(2, h=7)
+    target = _target(s, "mean_cov")
+    eps = float(target["eps"])
+    ff, ss = f.reshape(-1, 8).astype(np.float64), s.reshape(-1, 8).astype(np.float64)
+    c = np.cov(ff.T, bias=True) + eps * np.eye(8)
+    cs = np.cov(ss.T, bias=True) + eps * np.eye(8)
+    root = _sqrtm64(c)  # the other order than the loss's: tr((√C C_s √C)^½)
+    w2 = np.sum((ff.mean(0) - ss.mean(0)) ** 2) + np.trace(c + cs - 2 * _sqrtm64(root @ cs @ root))
+    np.testing.assert_allclose(float(_loss("mean_cov", f, target)), dist.SCALE["mean_cov"] * w2 / 8, rtol=2e-3)
+
+
+def test_histogram_is_each_channels_1d_w2_in_float64():
+    f, s = _features(3), _features(4)  # equal sizes: the quantiles are the sorted values
+    a, b = np.sort(f.reshape(-1, 8), 0).astype(np.float64), np.sort(s.reshape(-1, 8), 0).astype(np.float64)
+    want = dist.SCALE["histogram"] * np.mean((a - b) ** 2)
+    np.testing.assert_allclose(float(_loss("histogram", f, _target(s, "histogram"))), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_at_the_target_and_blind_to_where_features_are(kind):
+    f = _features(5)
+    target = _target(f, kind)
+    scale = float(_loss(kind, _features(6), target))
+    assert scale > 0
+    assert abs(float(_loss(kind, f, target))) < 1e-4 * scale
+    moved = np.random.default_rng(0).permutation(f.reshape(-1, 8)).reshape(f.shape)  # positions shuffled
+    np.testing.assert_allclose(float(_loss(kind, moved, target)), float(_loss(kind, f, target)), atol=1e-4 * scale)
+    other = _features(7)
+    shuffled = np.random.default_rng(1).permutation(other.reshape(-1, 8)).reshape(other.shape)
+    np.testing.assert_allclose(float(_loss(kind, shuffled, target)), float(_loss(kind, other, target)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_style_of_another_size_with_the_same_distribution_is_matched(kind):
+    """Every position of the image twice: the same distribution on 2M positions, so the loss is ~0."""
+    f = _features(8)
+    twice = np.concatenate([f, f], axis=0)
+    other = float(_loss(kind, _features(9), _target(twice, kind)))
+    assert float(_loss(kind, f, _target(twice, kind))) < 2e-2 * other
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_match_finite_differences(kind):
+    f, target = _features(10).astype(np.float64), _target(_features(11), kind)
+    grad = np.asarray(jax.grad(lambda x: _loss(kind, x, target))(jnp.asarray(f, jnp.float32)))
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        v = rng.normal(size=f.shape)
+        v /= np.linalg.norm(v)
+        h = 1e-2
+        up, down = (float(_loss(kind, (f + h * v).astype(np.float32), target)),
+                    float(_loss(kind, (f - h * v).astype(np.float32), target)))
+        np.testing.assert_allclose(np.sum(grad * v), (up - down) / (2 * h), rtol=3e-2, atol=1e-3 * abs(up))
+
+
+def test_sliced_directions_change_with_the_key_and_repeat_with_it():
+    f, target = _features(12), _target(_features(13), "sliced_wasserstein")
+    a, b = float(_loss("sliced_wasserstein", f, target, 0)), float(_loss("sliced_wasserstein", f, target, 1))
+    assert a != b
+    assert a == float(_loss("sliced_wasserstein", f, target, 0))
+
+
+def test_mean_cov_blend_is_the_mixture_of_the_styles():
+    """Equal weights, equal sizes: the blend's moments are those of the two styles' positions pooled."""
+    a, b = _features(14), _features(15)
+    blended = _target(a, "mean_cov", (0.5, 0.5), (b,))
+    pooled = _target(np.concatenate([a, b], 0), "mean_cov")
+    for k in ("mean", "cov", "root"):
+        np.testing.assert_allclose(blended[k], pooled[k], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ("sliced_wasserstein", "histogram"))
+def test_quantile_blend_lies_between_the_styles(kind):
+    """The 1-D barycenter: the blend of a style with a copy shifted by +2 is matched by the copy shifted by +1."""
+    a = _features(16)
+    target = _target(a, kind, (0.5, 0.5), (a + 2.0,))
+    assert float(_loss(kind, a + 1.0, target)) < 1e-3 * float(_loss(kind, a, target))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stylize_lowers_the_style_loss_with_each_loss(content_small, style_small, kind):
+    seen = []
+    jax_nst.stylize(content_small, style_small, size=32, steps=8, style_loss=kind, report_every=1,
+                    style_layers="conv1_1,conv2_1,conv3_1", callback=seen.append)
+    assert seen[-1].losses["style"] < 0.5 * seen[0].losses["style"]
+    assert np.isfinite(seen[-1].losses["total"])
+
+
+def test_masks_and_spatial_refuse_a_distribution_loss(content_small, style_small):
+    mask = np.ones((48, 48), np.float32)
+    with pytest.raises(NSTError, match="masks"):
+        jax_nst.stylize(content_small, [style_small], masks=[mask], size=32, steps=1, style_loss="histogram")
+    with pytest.raises(NSTError, match="split over devices"):
+        jax_nst.stylize(content_small, style_small, size=32, steps=1, style_loss="mean_cov", spatial=2)
+
+
+def test_the_fast_sort_orders_floats_of_both_signs_as_numpy():
+    x = (np.random.default_rng(3).normal(size=(4, 1000)) * 10.0 ** np.arange(-3, 1)[:, None]).astype(np.float32)
+    x[0, :5] = [0.0, -0.0, np.inf, -np.inf, 1e-40]
+    np.testing.assert_array_equal(np.asarray(dist.sort_rows(jnp.asarray(x))), np.sort(x, axis=-1))
+
+
+def test_tied_values_share_their_ranks_goal():
+    """ReLU zeros: three equal values take the mean of the three quantiles they cover."""
+    p = jnp.asarray([[0.0, 0.0, 0.0, 1.0]])
+    goal = jnp.asarray([[1.0, 2.0, 3.0, 4.0]])
+    grad = np.asarray(jax.grad(dist.sorted_distance)(p, goal))
+    np.testing.assert_allclose(grad, [[2 * (0 - 2) / 4] * 3 + [2 * (1 - 4) / 4]], rtol=1e-6)
