@@ -125,6 +125,8 @@ def run(
         raise NSTError("no content images given")
     if s.spatial > 1:
         spatial.check(s, len(contents), temporal is not None)
+    if temporal is not None and s.margin:
+        raise NSTError("margin is not used for video frames yet (the flow would need growing too); leave it at 0")
     raw = [images.load_image(c, at_least=s.size) for c in contents]
     shapes = {images.fit_long_side(*r.shape[:2], s.size) for r in raw}
     per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
@@ -148,15 +150,18 @@ def run(
         program = k.program(masked=mask is not None, temporal=temporal is not None)
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
-        tall = spatial.padded_height(hw[0], program)  # spatial sharding: rows mirrored below, cropped after
-        batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(np.asarray(x), tall)
-        mask_k = None if mask is None else spatial.pad_rows(region_masks.at_size(mask, hw)[None], tall)[0]
+        m = round(s.margin * k.size / s.size)  # mirrored margin, cropped after
+        batch_k, x = grow(batch_k, m), grow(np.asarray(x), m)
+        mask_k = None if mask is None else grow(region_masks.at_size(mask, hw)[None], m)
+        tall = spatial.padded_height(hw[0] + 2 * m, program)  # spatial sharding: rows mirrored below, cropped after
+        batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(x, tall)
+        mask_k = None if mask_k is None else spatial.pad_rows(mask_k, tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k, s.seed)
         if temporal is not None:
             targets = targets._replace(temporal=objective.temporal.at_size(temporal, hw))
         try:
             hyper = None if cells is None else optimize.stack([c.hyper() for c in per_cell[j]])
-            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0], hyper)
+            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0] + 2 * m, hyper, m)
         except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
             if memory.out_of_memory(e) and not isinstance(e, NSTError):
                 raise memory.out_of_memory_error(hw, program, len(raw)) from None
@@ -177,11 +182,18 @@ def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray
     return np.asarray(x, np.float32)
 
 
+def grow(batch: np.ndarray, m: int) -> np.ndarray:
+    """(B, H, W, C) images with ``m`` px mirrored onto every side (``margin``: the picture's edges are then
+    inside the network's maps); :func:`_optimize` crops them off."""
+    return batch if m == 0 else np.pad(batch, ((0, 0), (m, m), (m, m), (0, 0)), mode="symmetric")
+
+
 def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None,
-              height: int | None = None, hyper: Any = None) -> np.ndarray:
+              height: int | None = None, hyper: Any = None, margin: int = 0) -> np.ndarray:
     """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
 
-    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped);
+    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped), of
+    which ``margin`` px on every side are cropped off too;
     ``hyper``: each image's traced values (batched), default ``s.hyper()`` for all.
 
     A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
@@ -208,9 +220,14 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
         _check_progress(first, (parts["total"], _saturated(x)[:b] if done >= s.steps else None), done, s)
         if callback is not None:
-            image = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
-            callback(Progress(done, s.steps, evals, parts, image))
-    return optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
+            callback(Progress(done, s.steps, evals, parts, _picture(x, state, program, b, height, margin)))
+    return _picture(x, state, program, b, height, margin)
+
+
+def _picture(x: Any, state: Any, program: Program, b: int, height: int | None, margin: int) -> np.ndarray:
+    """The (b, H, W, 3) pictures of a run's state: the first ``height`` rows, less ``margin`` px on every side."""
+    out = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
+    return out[:, margin:out.shape[1] - margin, margin:out.shape[2] - margin]
 
 
 SATURATED = 0.5

@@ -41,7 +41,7 @@ TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
-ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram"}
+ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0}
 """Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
 so that finished outputs of earlier runs still count as done."""
 
@@ -91,7 +91,9 @@ class Settings:
     "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
     optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`). ``spatial`` = D > 1 splits one image's
     rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`). ``style_loss`` picks
-    E_l of the style term (:data:`STYLE_LOSSES`; "gram" is the paper's).
+    E_l of the style term (:data:`STYLE_LOSSES`; "gram" is the paper's). ``margin`` px (at ``size``) of
+    mirrored content on every side are stylized with the image and cropped off, so no edge of the
+    picture is an edge of the network's maps.
     """
 
     size: int = 512
@@ -123,6 +125,7 @@ class Settings:
     temporal_weight: float = TEMPORAL_WEIGHT
     padding: str = "zero"
     style_loss: str = "gram"
+    margin: int = 0
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -138,6 +141,9 @@ class Settings:
             _positive_int(name, getattr(self, name))
         if self.style_size is not None:
             _positive_int("style_size", self.style_size)
+        if not isinstance(self.margin, int) or not 0 <= self.margin <= self.size // 2:
+            raise NSTError(f"margin must be a whole number of pixels from 0 to size/2 = {self.size // 2}, "
+                           f"got {self.margin!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("init", self.init, INITS)
         _choice("pooling", self.pooling, vgg.POOLINGS)

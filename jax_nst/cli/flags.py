@@ -100,6 +100,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
     "style_loss": (("--style-loss",), {"choices": STYLE_LOSSES},
                    "the style term: gram (the paper's Gram matrices), mean_cov (W2 of the features' means and "
                    "covariances), sliced_wasserstein (sorted random projections), histogram (each channel's histogram)"),
+    "margin": (("--margin",), {"type": int, "metavar": "PX"},
+               "stylize PX px of mirrored content around the image and crop them off: no frame along the edges"),
     "padding": (("--padding",), {"choices": PADDINGS},
                 "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect"),
     "spatial": (("--spatial",), {"type": int, "metavar": "D"},

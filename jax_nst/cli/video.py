@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME", help="settings of a paper figure")
     flags.add_weights(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    flags.add_settings(p, skip=("spatial",), video=True)  # frames are not split over devices
+    flags.add_settings(p, skip=("spatial", "margin"), video=True)  # frames are not split over devices, nor grown
     return p
 
 
