@@ -125,10 +125,8 @@ def run(
         raise NSTError("no content images given")
     if s.spatial > 1:
         spatial.check(s, len(contents), temporal is not None)
-    if temporal is not None and s.margin:
-        raise NSTError("margin is not used for video frames yet (the flow would need growing too); leave it at 0")
     raw = [images.load_image(c, at_least=s.size) for c in contents]
-    shapes = {images.fit_long_side(*r.shape[:2], s.size) for r in raw}
+    shapes = {tuple(d + 2 * s.margin for d in images.fit_long_side(*r.shape[:2], s.size)) for r in raw}
     per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
     memory.check_fits(max(shapes), s, per_device)  # before any large array is made
     batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
@@ -158,7 +156,7 @@ def run(
         mask_k = None if mask_k is None else spatial.pad_rows(mask_k, tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k, s.seed)
         if temporal is not None:
-            targets = targets._replace(temporal=objective.temporal.at_size(temporal, hw))
+            targets = targets._replace(temporal=objective.temporal.grown(objective.temporal.at_size(temporal, hw), m))
         try:
             hyper = None if cells is None else optimize.stack([c.hyper() for c in per_cell[j]])
             x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0] + 2 * m, hyper, m)

@@ -141,9 +141,8 @@ class Settings:
             _positive_int(name, getattr(self, name))
         if self.style_size is not None:
             _positive_int("style_size", self.style_size)
-        if not isinstance(self.margin, int) or not 0 <= self.margin <= self.size // 2:
-            raise NSTError(f"margin must be a whole number of pixels from 0 to size/2 = {self.size // 2}, "
-                           f"got {self.margin!r}")
+        if not isinstance(self.margin, int) or self.margin < 0:
+            raise NSTError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("init", self.init, INITS)
         _choice("pooling", self.pooling, vgg.POOLINGS)

