@@ -26,7 +26,8 @@ CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
 VIDEO_ONLY = ("temporal_weight",)
 """Settings that only ``jax-nst video`` takes."""
-STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style_blend_weights", "style_scale", "preserve_colors")
+STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style_blend_weights", "style_scale",
+              "preserve_colors")
 """Settings meaningless without a style image (feature inversion)."""
 
 

@@ -1,5 +1,6 @@
-"""Named settings that reproduce the figures of Gatys, Ecker & Bethge (arXiv 2015 / CVPR 2016), the
-"quality" settings chosen by measurement (QUALITY.md), and the one place where a preset, the defaults and the options a user gives become :class:`Settings`.
+"""Named settings: those that reproduce the figures of Gatys, Ecker & Bethge (arXiv 2015 / CVPR 2016) and
+the "quality" settings chosen by measurement (QUALITY.md); and the one place where a preset, the defaults
+and the options a user gives become :class:`Settings`.
 
 A preset is a dict of ``Settings`` fields; options given explicitly override it. The paper presets
 use the paper's plain sums (``normalization="paper"``) and α/β = 1/β with α = 1: the paper's images
