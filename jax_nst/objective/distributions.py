@@ -80,7 +80,7 @@ def _gaussian(means: list[np.ndarray], covs: list[np.ndarray], w: np.ndarray) ->
 @jax.custom_vjp
 def trace_sqrt(m: jax.Array) -> jax.Array:
     """tr(M^½) = Σ √λ_i of a symmetric positive semi-definite M (eigenvalues below 0 count as 0)."""
-    return jnp.sum(jnp.sqrt(jnp.clip(jnp.linalg.eigh(m)[0], 0.0, None)))
+    return _trace_sqrt_fwd(m)[0]
 
 
 def _trace_sqrt_fwd(m: jax.Array):
@@ -134,7 +134,7 @@ def sort_rows(x: jax.Array) -> jax.Array:
 @jax.custom_vjp
 def sorted_distance(p: jax.Array, goal: jax.Array) -> jax.Array:
     """1/(P M) Σ_p Σ_i (sort(p_p)_i − goal_p,i)² of rows p (P, M) and sorted goal rows (P, M)."""
-    return jnp.mean(jnp.square(sort_rows(p) - goal))
+    return _sorted_distance_fwd(p, goal)[0]
 
 
 def _sorted_distance_fwd(p, goal):
