@@ -70,13 +70,12 @@ class Fast:
         wide = max(kernel.shape[-2:]) >= self.winograd_min_channels
         return wide and kernel.dtype == jnp.float32 and jax.default_backend() == "cpu"
 
-    def operator(self, kernel: jax.Array) -> jax.Array:
-        """What is applied for ``kernel``: its Winograd transform (16, in, out) or the kernel itself."""
-        return winograd_kernel(kernel) if self.uses_winograd(kernel) else kernel
-
     def prepare(self, kernel: jax.Array) -> dict[str, jax.Array]:
         """{forward, adjoint}: the operators of the convolution and of its input gradient."""
-        return {"forward": self.operator(kernel), "adjoint": self.operator(adjoint_kernel(kernel))}
+        if self.uses_winograd(kernel):
+            u = winograd_kernel(kernel)
+            return {"forward": u, "adjoint": winograd_adjoint(u)}
+        return {"forward": kernel, "adjoint": adjoint_kernel(kernel)}
 
     def __call__(self, x: jax.Array, kernel: jax.Array, **prepared: jax.Array) -> jax.Array:
         ops = prepared or self.prepare(kernel)
@@ -92,9 +91,29 @@ def adjoint_kernel(kernel: jax.Array) -> jax.Array:
 
 
 def winograd_kernel(kernel: jax.Array) -> jax.Array:
-    """U = G g Gᵀ of a (3, 3, in, out) kernel, as (16, in, out)."""
-    u = jnp.einsum("ai,ijcd,bj->abcd", _G, kernel, _G, precision=jax.lax.Precision.HIGHEST)
-    return u.reshape(16, *kernel.shape[2:])
+    """U = G g Gᵀ of a (3, 3, in, out) kernel, as (16, in, out).
+
+    Written as scaled sums of the kernel's taps (G holds 0, ±½, 1): XLA:CPU ran the equivalent einsum
+    10× slower, and it runs for every wide layer at the start of every compiled loop call.
+    """
+    rows = [_weighted([kernel[i] for i in range(3)], r) for r in _G]  # (G g)[a]: (3, in, out)
+    return _stack([_weighted([row[j] for j in range(3)], r) for row in rows for r in _G], 0)
+
+
+_FLIP = (np.array([3, 1, 2, 0])[:, None] * 4 + np.array([3, 1, 2, 0])[None, :]).reshape(-1)
+"""Tile positions (a, b) → (π a, π b), π swapping 0 and 3: G's rows under a spatial flip of g."""
+
+
+def winograd_adjoint(u: jax.Array) -> jax.Array:
+    """``winograd_kernel(adjoint_kernel(g))`` from U = ``winograd_kernel(g)``: flipping g reverses G's
+    columns, which swaps G's rows 0 and 3 (row 2 is symmetric); then in/out swap. 3× faster on
+    XLA:CPU than transforming the transposed kernel (whose strided reads the transform fuses)."""
+    return jnp.swapaxes(u[_FLIP], 1, 2)
+
+
+def _weighted(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
+    """Σ_k row[k]·parts[k] over the nonzero coefficients of ``row``."""
+    return functools.reduce(jax.lax.add, [p if c == 1 else p * np.asarray(c, p.dtype) for c, p in zip(row, parts) if c])
 
 
 def _combine(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
