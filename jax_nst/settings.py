@@ -37,6 +37,11 @@ PADDINGS = tuple(vgg.PADDINGS)
 """Border of the first convolution: "zero" (VGG's), "replicate" or "reflect" (edges not special)."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
 
+LBFGS_MEMORY = 50
+"""L-BFGS history length m: the curvature pairs kept. At 256 px L-BFGS reached PyTorch's 300-evaluation loss in
+281 / 255 / 246 / 239 evaluations with m = 10 / 30 / 50 / 100 (BENCHMARKS.md); the pairs cost 2m image-sized
+arrays of memory, so 50 takes most of the gain at half of 100's cost."""
+
 TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
@@ -110,7 +115,7 @@ class Settings:
     pooling: str = "avg"
     seed: int = 0
     report_every: int = 50
-    lbfgs_memory: int = 10
+    lbfgs_memory: int = LBFGS_MEMORY
     model: str = "vgg19"
     scales: Sequence[int] = ()
     scale_steps: Sequence[int] | None = None
@@ -234,7 +239,7 @@ class Program:
     precision: str = "float32"
     remat: str = "auto"
     optimizer: str = "lbfgs"
-    lbfgs_memory: int = 10
+    lbfgs_memory: int = LBFGS_MEMORY
     normalization: str = "size"
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS

@@ -284,8 +284,10 @@ def ttq_torch(size: int, args: argparse.Namespace) -> tuple[list[Row], list[list
 # --- time to quality (jax_nst) -------------------------------------------------------------------
 
 
-def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int) -> tuple[list[Row], list[list]]:
-    """The library's L-BFGS (coarse-to-fine when ``coarse_steps``) until the loss at ``size`` ≤ target.
+def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int,
+            lbfgs_memory: int | None = None) -> tuple[list[Row], list[list]]:
+    """The library's L-BFGS (coarse-to-fine when ``coarse_steps``; another history length when
+    ``lbfgs_memory``) until the loss at ``size`` ≤ target.
 
     Two passes from the same start (the run is deterministic). The first steps one step per call to
     see every iterate's loss and count the steps K and evaluations to the target; the second is
@@ -294,10 +296,10 @@ def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int) 
     clock starts; the coarse scale's time counts, its losses (another objective) are not in the
     curve, whose times are evaluations × the timed run's seconds per evaluation.
     """
-    full = Settings(size=size)
+    full = Settings(size=size) if lbfgs_memory is None else Settings(size=size, lbfgs_memory=lbfgs_memory)
     if coarse_steps:
         full = full.replace(scales=(size // 2,), scale_steps=(coarse_steps,))
-    label = f"jax lbfgs{' coarse-to-fine' if coarse_steps else ''}"
+    label = f"jax lbfgs{' coarse-to-fine' if coarse_steps else ''}{'' if lbfgs_memory is None else f' m={lbfgs_memory}'}"
     params = jax.device_put(vgg.load_params())
     content, style = pair(size, full)
     plan = [(k, *scale_problem(params, content, style, full, k)) for k in schedule.plan(full)]
@@ -458,7 +460,7 @@ def worker(job: dict) -> dict:
     elif kind == "ttq-torch":
         rows, curve = ttq_torch(size, args)
     elif kind == "ttq-jax":
-        rows, curve = ttq_jax(size, job["target"], job["max_evals"], job["coarse_steps"])
+        rows, curve = ttq_jax(size, job["target"], job["max_evals"], job["coarse_steps"], job.get("lbfgs_memory"))
     elif kind == "levers":
         rows = bench_levers(size, args)
     elif kind == "precision":
@@ -522,6 +524,7 @@ def measure_ttq(base: dict, size: int, have_torch: bool, rows: list[Row], curves
     args = base["args"]
     common = {**base, "kind": "ttq-jax", "size": size, "target": target, "max_evals": 2 * args["evals"]}
     jobs = [{**common, "coarse_steps": c} for c in dict.fromkeys((0, *args["coarse_steps"]))]
+    jobs += [{**common, "coarse_steps": 0, "lbfgs_memory": m} for m in args["lbfgs_memory"]]
     collect(jobs, rows, curves)
 
 
@@ -698,6 +701,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PyTorch evaluations that set the time-to-quality target (0: skip)")
     p.add_argument("--coarse-steps", type=int, nargs="*", default=[50],
                    help="also run coarse-to-fine (size/2 for this many steps first) in the time to quality")
+    p.add_argument("--lbfgs-memory", type=int, nargs="*", default=[],
+                   help="also run the time to quality with these L-BFGS history lengths")
     p.add_argument("--no-levers", dest="levers", action="store_false", help="skip the lever comparison")
     p.add_argument("--precision-size", type=int, default=128, help="size of the float32/bfloat16 comparison (0: skip)")
     p.add_argument("--precision-steps", type=int, default=50, help="L-BFGS steps of the precision comparison")
