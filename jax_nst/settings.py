@@ -39,8 +39,8 @@ REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("a
 
 LBFGS_MEMORY = 50
 """L-BFGS history length m: the curvature pairs kept. At 256 px L-BFGS reached PyTorch's 300-evaluation loss in
-281 / 255 / 246 / 239 evaluations with m = 10 / 30 / 50 / 100 (BENCHMARKS.md); the pairs cost 2m image-sized
-arrays of memory, so 50 takes most of the gain at half of 100's cost."""
+278 evaluations with m = 50 against 324 with m = 10 (BENCHMARKS.md); 100 saves ~3 % more evaluations at
+twice the history memory (2m image-sized arrays)."""
 
 TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean

@@ -111,7 +111,7 @@ def row(label: str, points: list[tuple[int, float]], target: float, torch_evals:
     for n in MARKS:
         v = min((v for e, v in points if e <= n), default=float("nan"))
         reach = torch_evals[np.argmax(torch_best <= v)] if (torch_best <= v).any() else None
-        cells.append(f"{v:.4g} ({reach if reach is not None else '> all'})")
+        cells.append(f"{v:.4g} ({reach if reach is not None else f'> {torch_evals[-1]}'})")
     return f"| {label} | {hit if hit is not None else 'not reached'} | " + " | ".join(cells) + " |"
 
 

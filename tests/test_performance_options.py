@@ -85,6 +85,19 @@ def test_auto_remat_turns_on_when_the_estimate_exceeds_the_budget(monkeypatch):
     assert memory.use_remat(s, (4, 170, 256, 3))  # a batch of four needs four times as much
 
 
+def test_a_refusal_names_the_shorter_history_when_only_the_history_keeps_an_image_out(monkeypatch):
+    s, hw = Settings(), (2000, 3000)
+    short, full = (memory.evaluation_bytes(hw, s.replace(lbfgs_memory=m), True) for m in (10, s.lbfgs_memory))
+    assert memory.evaluation_bytes(hw, s.replace(optimizer="adam"), True) < short < full  # Adam keeps no pairs
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: int((short + full) / 2 / memory.HEADROOM))
+    with pytest.raises(NSTError, match="they fit with --lbfgs-memory 10, or a size of [0-9]+ px fits"):
+        memory.check_fits(hw, s)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: int(short / 2 / memory.HEADROOM))
+    with pytest.raises(NSTError) as refused:
+        memory.check_fits(hw, s)
+    assert "--lbfgs-memory" not in str(refused.value)
+
+
 def test_memory_estimate_grows_with_the_pixels_and_covers_the_deepest_layer():
     s = Settings()
     fixed = memory.evaluation_bytes((1, 1), s, False)

@@ -25,16 +25,22 @@ HEADROOM = 0.8
 """Fraction of the available memory an evaluation may plan to use."""
 
 
+SHORT_HISTORY = 10
+"""The L-BFGS history suggested when the default one is what keeps an image from fitting (2m image-sized arrays)."""
+
+
 def evaluation_bytes(hw: Sequence[int], s: Any, remat: bool, batch: int = 1) -> int:
     """Estimated peak bytes per device of an optimization step (one evaluation and the optimizer's images) for
     ``batch`` images; with ``s.spatial`` = D > 1 activations and images are split in D bands of rows.
 
-    ``s``: a Settings or Program (its layers, model, L-BFGS memory and spatial bands).
+    ``s``: a Settings or Program (its layers, model, optimizer, L-BFGS memory and spatial bands).
     """
     shapes = vgg.shapes(hw, s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
-    images = (2 * s.lbfgs_memory + 4) * 4 * 3 * int(hw[0]) * int(hw[1])  # L-BFGS pairs, x, ∇f, trial point, direction
+    # L-BFGS: its pairs, x, ∇f, trial point, direction; Adam: x, ∇f, two moments, update
+    count = 2 * s.lbfgs_memory + 4 if s.optimizer == "lbfgs" else 5
+    images = count * 4 * 3 * int(hw[0]) * int(hw[1])
     return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images) / s.spatial + kernels)
 
 
@@ -104,10 +110,13 @@ def check_fits(hw: Sequence[int], s: Any, batch: int = 1, device: jax.Device | N
         return
     need = evaluation_bytes(hw, s, remat=True, batch=batch)
     side = largest_side(hw, s, batch, available)
+    short = dataclasses.replace(s, lbfgs_memory=SHORT_HISTORY)
+    history = (f"they fit with --lbfgs-memory {SHORT_HISTORY}, or "
+               if s.optimizer == "lbfgs" and s.lbfgs_memory > SHORT_HISTORY and fits(hw, short, batch, available) else "")
     raise NSTError(
         f"{batch} image(s) of {hw[1]}×{hw[0]} px need about {need / 2**30:.1f} GiB even with remat; "
         f"{available / 2**30:.1f} GiB is available on {(device or jax.devices()[0]).platform}; "
-        f"a size of {side} px fits (--size {side})"
+        f"{history}a size of {side} px fits (--size {side})"
     )
 
 
