@@ -2,9 +2,7 @@
 
 from . import bands
 from .conv import DEFAULT as DEFAULT_CONV
-from .conv import (
-    WINOGRAD_MIN_CHANNELS, Conv, Direct, Fast, adjoint_kernel, lax_conv, winograd, winograd_kernel,
-)
+from .conv import WINOGRAD_MIN_CHANNELS, Conv, Direct, Fast, adjoint_kernel, lax_conv, winograd, winograd_kernel
 from .layers import (
     LAYERS, MODELS, POOLINGS, TABLES, WIDTHS, Layer, blocks, check_layers, deepest, layer, layer_names, min_side,
     shapes, table,
