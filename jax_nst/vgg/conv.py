@@ -96,22 +96,18 @@ def winograd_kernel(kernel: jax.Array) -> jax.Array:
     Written as scaled sums of the kernel's taps (G holds 0, ±½, 1): XLA:CPU ran the equivalent einsum
     10× slower, and it runs for every wide layer at the start of every compiled loop call.
     """
-    rows = [_weighted([kernel[i] for i in range(3)], r) for r in _G]  # (G g)[a]: (3, in, out)
-    return _stack([_weighted([row[j] for j in range(3)], r) for row in rows for r in _G], 0)
-
-
-def _weighted(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
-    """Σ_k row[k]·parts[k] over the nonzero coefficients of ``row``."""
-    return functools.reduce(jax.lax.add, [p if c == 1 else p * np.asarray(c, p.dtype) for c, p in zip(row, parts) if c])
+    rows = [_combine([kernel[i] for i in range(3)], r) for r in _G]  # (G g)[a]: (3, in, out)
+    return _stack([_combine([row[j] for j in range(3)], r) for row in rows for r in _G], 0)
 
 
 def _combine(parts: list[jax.Array], row: np.ndarray) -> jax.Array:
-    """Σ_k row[k]·parts[k] for coefficients in {−1, 0, 1} (those of Bᵀ and Aᵀ), as lax adds and subtracts.
+    """Σ_k row[k]·parts[k] as lax adds and subtracts; coefficients other than ±1 (G's ½) scale their part.
 
     Plain ``lax`` calls keep tracing cheap: a VGG pass traces about 200 of these per convolution.
     """
-    plus = [p for c, p in zip(row, parts) if c == 1]
-    minus = [p for c, p in zip(row, parts) if c == -1]
+    scaled = lambda p, c: p if c == 1 else p * np.asarray(c, p.dtype)  # noqa: E731
+    plus = [scaled(p, c) for c, p in zip(row, parts) if c > 0]
+    minus = [scaled(p, -c) for c, p in zip(row, parts) if c < 0]
     out = functools.reduce(jax.lax.add, plus)
     return functools.reduce(jax.lax.sub, minus, out)
 
