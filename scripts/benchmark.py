@@ -321,10 +321,8 @@ def count_to_target(params: Any, plan: list, size: int, target: float | None,
     """(evaluations so far, loss at ``size``) after every step, and the final scale's steps to the target."""
     points, evals, x, steps = [], 0, None, 0
     for k, loop, c, targets in plan:
-        x = c if x is None else jnp.asarray(schedule.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
-        hyper = k.hyper()
-        state, evals = loop.init(params, x, targets, hyper), evals + 1
-        final = k.size == size
+        x, hyper, state = enter_scale(params, loop, c, targets, k, x)
+        evals, final = evals + 1, k.size == size
         for _ in range(k.steps if not final else 10**9):
             value = float(optax.tree_utils.tree_get(state, "value"))
             if final:
@@ -342,14 +340,20 @@ def timed_run(params: Any, plan: list, final_steps: int, chunk: int) -> tuple[fl
     ``stylize`` runs it (compiled calls of ``chunk`` steps, the result read back after each)."""
     evals, x, start = 0, None, time.perf_counter()
     for i, (k, loop, c, targets) in enumerate(plan):
-        x = c if x is None else jnp.asarray(schedule.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
-        hyper = k.hyper()
-        state, evals = loop.init(params, x, targets, hyper), evals + 1
-        todo = final_steps if i == len(plan) - 1 else k.steps
+        x, hyper, state = enter_scale(params, loop, c, targets, k, x)
+        evals, todo = evals + 1, final_steps if i == len(plan) - 1 else k.steps
         while todo > 0:
             x, state, ev = loop.run(params, x, state, targets, hyper, min(chunk, todo))
             x, evals, todo = np.asarray(x), evals + int(ev), todo - chunk
     return time.perf_counter() - start, evals
+
+
+def enter_scale(params: Any, loop: Any, c: jax.Array, targets: Any, k: Settings, x: Any) -> tuple:
+    """(x, hyper, initial state) at the start of scale ``k``: the content ``c`` first, else the previous
+    scale's x resized to ``c``'s shape (one evaluation: L-BFGS's f(x), ∇f(x))."""
+    x = c if x is None else jnp.asarray(schedule.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
+    hyper = k.hyper()
+    return x, hyper, loop.init(params, x, targets, hyper)
 
 
 def scale_problem(params: Any, content: np.ndarray, style: np.ndarray, full: Settings, k: Settings):
