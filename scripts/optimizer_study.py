@@ -48,11 +48,8 @@ def library_curve(size: int, evals: int, memory: int) -> list[tuple[int, float]]
     """(evaluations so far, loss) after each step of the library's L-BFGS loop with ``memory`` pairs."""
     s = Settings(size=size, lbfgs_memory=memory)
     params = jax.device_put(vgg.load_params())
-    x, targets = benchmark.problem(params, size, s)
-    loop, hyper = optimize.make_loop(s.program()), s.hyper()
-    state = loop.init(params, x, targets, hyper)
-    step = lambda x, state: loop.run(params, x, state, targets, hyper, 1)  # noqa: E731
-    return _curve(x, state, step, evals)
+    plan = [(s, *benchmark.scale_problem(params, *benchmark.pair(size, s), s, s))]
+    return benchmark.count_to_target(params, plan, size, None, evals)[0]
 
 
 def pyramid_curve(size: int, evals: int, c: float, levels: int, memory: int) -> list[tuple[int, float]]:
@@ -92,7 +89,8 @@ def pyramid_curve(size: int, evals: int, c: float, levels: int, memory: int) -> 
 
 
 def _curve(x, state, step: Callable, evals: int) -> list[tuple[int, float]]:
-    """Run ``step`` until ``evals`` evaluations (the initial one counted), recording the loss after each."""
+    """Run ``step`` until ``evals`` evaluations (the initial one counted), recording the loss after each:
+    :func:`benchmark.count_to_target`'s loop for a state that is not the image (the pyramid's z)."""
     points, count = [], 1
     while True:
         points.append((count, float(optax.tree_utils.tree_get(state, "value"))))
