@@ -6,7 +6,9 @@ import numpy as np
 
 import jax_nst
 
-OPTS = dict(size=48)
+import tiny
+
+OPTS = dict(size=48, **tiny.STYLIZING)
 
 
 def test_average_is_the_ema_of_the_iterates(content_small, style_small):

@@ -9,11 +9,13 @@ import jax_nst
 from jax_nst import cli
 from jax_nst.errors import NSTError
 
+import tiny
+
 
 def test_vgg16_stylization_lowers_the_loss(content_small, style_small):
     reports = []
     out = jax_nst.stylize(content_small, style_small, model="vgg16", size=48, steps=20, report_every=5,
-                          init="noise", style_layers=["conv1_1", "conv2_1", "conv3_1"], callback=reports.append)
+                          init="noise", callback=reports.append, **tiny.LAYERS)
     assert out.shape == content_small.shape
     assert reports[-1].losses["total"] < 0.5 * reports[0].losses["total"]
 
@@ -31,5 +33,5 @@ def test_cli_model_flag(tmp_path, content_small, style_small, capsys):
     jax_nst.save_image(style_small, s)
     out = tmp_path / "o.png"
     assert cli.main([str(c), str(s), "-o", str(out), "--model", "vgg16", "--size", "32", "--steps", "2", "-q",
-                     "--style-layers", "conv1_1,conv2_1"]) == 0
+                     *tiny.FLAGS]) == 0
     assert np.asarray(jax_nst.load_image(out)).shape == (21, 32, 3)

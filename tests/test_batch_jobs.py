@@ -21,7 +21,9 @@ from jax_nst.jobs import buckets, folder, hosts, manifest
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
-FAST = ["--size", "32", "--steps", "2", "--optimizer", "adam", "-q"]
+import tiny
+
+FAST = ["--size", "32", "--steps", "2", "--optimizer", "adam", "-q", *tiny.FLAGS]
 
 
 def noise_image(path: pathlib.Path, size: tuple[int, int] = (40, 32), seed: int = 0) -> pathlib.Path:
@@ -141,7 +143,7 @@ def test_folder_job_skips_bad_files_and_says_so(tmp_path: pathlib.Path, capsys: 
     rs = records(out)
     assert sorted(r["output"] for r in rs if r["status"] == "failed") == ["corrupt.png", "empty.png", "notes.png"]
     done = [r for r in rs if r["status"] == "done"]
-    digest = Settings(size=32, steps=2, optimizer="adam", report_every=2).digest()
+    digest = Settings(size=32, steps=2, optimizer="adam", report_every=2, **tiny.LAYERS).digest()
     assert all(r["settings"] == digest and set(r["losses"]) >= {"total", "content", "style"} for r in done)
     assert all(r["seconds"] > 0 and r["batch"] in (1, 2) for r in done)
 
@@ -160,6 +162,7 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> bool:
     return predicate()
 
 
+@pytest.mark.slow
 def test_killed_job_resumes_without_redoing_or_partial_files(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
     good = good_folder(tmp_path, 12)
     style = noise_image(tmp_path / "style.png", seed=9)
@@ -200,6 +203,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_share_a_folder(tmp_path: pathlib.Path) -> None:
     good = good_folder(tmp_path, 5)
     style = noise_image(tmp_path / "style.png", seed=9)

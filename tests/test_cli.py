@@ -20,7 +20,9 @@ from jax_nst.cli import demo as cli_demo
 from jax_nst.cli import run as cli_run
 from jax_nst.settings import Settings, layer_weights
 
-TINY = ["--size", "32", "--steps", "2", "--report-every", "1"]
+import tiny
+
+TINY = ["--size", "32", "--steps", "2", "--report-every", "1", *tiny.FLAGS]
 
 
 def write_image(path: pathlib.Path, mode: str = "RGB", size: tuple[int, int] = (40, 32), seed: int = 0) -> pathlib.Path:
@@ -303,6 +305,7 @@ def test_odd_but_valid_images(tmp_path, out_dir, capsys) -> None:
     assert [p.name for p in out_dir.iterdir()] == ["o.webp"]
 
 
+@pytest.mark.slow
 def test_demo(tmp_path, capsys) -> None:
     out = tmp_path / "d.png"
     assert cli.main(["demo", "-o", str(out), "--size", "32", "--steps", "2", "-q"]) == 0
@@ -333,6 +336,7 @@ def python_m(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
                           timeout=300, env={**os.environ, "PYTHONUTF8": "1"})
 
 
+@pytest.mark.slow
 def test_python_m_end_to_end(inputs, out_dir) -> None:
     out = out_dir / "result.png"
     proc = python_m(*inputs, "-o", str(out), *TINY, "--save-every", "1", cwd=out_dir)
@@ -350,6 +354,7 @@ def test_python_m_error_exit_code(out_dir) -> None:
     assert proc.stderr.startswith("jax-nst: error: cannot read image 'missing.png'")
 
 
+@pytest.mark.slow
 def test_second_run_loads_compiled_programs_from_the_cache(inputs, out_dir, tmp_path) -> None:
     cache = tmp_path / "xla-cache"
     env = {k: v for k, v in os.environ.items() if k != "JAX_NST_NO_COMPILE_CACHE"}

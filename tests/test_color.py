@@ -8,7 +8,9 @@ import pytest
 import jax_nst
 from jax_nst.controls import color
 
-FAST = dict(size=48, steps=6, report_every=6)  # default weights: the compiled loop of test_stylize
+import tiny
+
+FAST = dict(size=48, steps=6, report_every=6, **tiny.STYLIZING)
 
 
 def test_yiq_round_trip_and_luminance():

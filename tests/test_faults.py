@@ -23,8 +23,10 @@ from jax_nst.errors import NSTError
 from jax_nst.jobs import claims, manifest
 from jax_nst.settings import Settings
 
-FAST = ["--size", "32", "--steps", "2", "--optimizer", "adam", "-q"]
-CHILD_ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NST_NO_COMPILE_CACHE": "1"}
+import tiny
+
+FAST = ["--size", "32", "--steps", "2", "--optimizer", "adam", "-q", *tiny.FLAGS]
+CHILD_ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
 def noise_image(path: pathlib.Path, size: tuple[int, int] = (40, 32), seed: int = 0) -> pathlib.Path:
@@ -166,6 +168,7 @@ def test_a_252_character_output_name_is_written(tmp_path, capsys) -> None:
 # --- 6. Ctrl-C at any moment ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.5, 0.8, 1.2, 2.0, 3.0, 5.0, 8.0])
 def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, delay: float) -> None:
     """From importing JAX to compiling and optimizing: one line, exit code 130, no output. (The first
@@ -185,6 +188,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, delay: float) -> Non
 # --- 7. concurrent runs on one output folder -----------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runs", [2, 3])
 def test_concurrent_folder_runs_compute_each_output_once(tmp_path, runs: int) -> None:
     in_dir, style = folder_of(tmp_path, 6)
@@ -261,6 +265,7 @@ def test_links_in_an_input_folder_are_counted_as_failed(tmp_path, capsys) -> Non
     assert "broken symbolic link" in captured.err and "symbolic link loop" in captured.err
 
 
+@pytest.mark.slow
 def test_a_huge_input_decodes_near_the_target_size_without_warnings(tmp_path) -> None:
     """A 12000 × 12000 picture made into a 64 px output: no decompression-bomb warning, memory far below
     the 1.7 GB that the decoded file alone would take as float32."""

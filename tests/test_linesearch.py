@@ -10,6 +10,8 @@ import pytest
 
 from jax_nst.optimize.linesearch import C1, C2, cubic_step, scale_by_wolfe_linesearch
 
+import tiny
+
 
 def rosenbrock(x: jax.Array) -> jax.Array:
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
@@ -103,7 +105,7 @@ def test_a_vmapped_lbfgs_batch_of_the_real_objective_equals_one_by_one(params, c
     from jax_nst import objective, optimize
     from jax_nst.settings import Settings
 
-    s = Settings(size=48, optimizer="lbfgs", remat="off")
+    s = Settings(size=48, optimizer="lbfgs", remat="off", **tiny.LAYERS)
     batch = np.stack([content_small, content_small[::-1].copy(), 1.0 - content_small])
     program, hypers = s.program(), [s.replace(style_weight=w).hyper() for w in (1e2, 1e3, 1e4)]
     targets = objective.targets.build(params, batch, [style_small], program)

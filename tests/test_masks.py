@@ -12,7 +12,9 @@ from jax_nst.objective import guided, terms
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
-FAST = dict(size=48, steps=6, report_every=3)
+import tiny
+
+FAST = dict(size=48, steps=6, report_every=3, **tiny.STYLIZING)
 
 
 def test_guides_have_the_feature_maps_shapes(params, content_small):

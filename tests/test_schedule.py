@@ -10,6 +10,8 @@ from jax_nst.controls import schedule
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
+import tiny
+
 
 def test_plan_sizes_steps_and_style_weights():
     s = Settings(size=256, steps=50, style_weight=1e3, scales=(64, 128), scale_steps=(30, 20))
@@ -37,7 +39,7 @@ def test_too_small_scale_is_refused_before_running(content_small, style_small):
 
 def test_multiscale_runs_every_scale_and_gives_a_head_start(content_small, style_small):
     multi, single = [], []
-    opts = dict(size=48, steps=4, report_every=2, init="noise")
+    opts = dict(size=48, steps=4, report_every=2, init="noise", **tiny.LAYERS)
     out = jax_nst.stylize(content_small, style_small, scales=(24,), scale_steps=(6,), callback=multi.append, **opts)
     jax_nst.stylize(content_small, style_small, callback=single.append, **opts)
     assert out.shape == content_small.shape

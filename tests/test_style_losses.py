@@ -12,6 +12,8 @@ import jax_nst
 from jax_nst.errors import NSTError
 from jax_nst.objective import distributions as dist
 
+import tiny
+
 KINDS = ("mean_cov", "sliced_wasserstein", "histogram")
 
 
@@ -130,8 +132,8 @@ def test_quantile_blend_lies_between_the_styles(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_stylize_lowers_the_style_loss_with_each_loss(content_small, style_small, kind):
     seen = []
-    jax_nst.stylize(content_small, style_small, size=32, steps=8, style_loss=kind, report_every=1,
-                    style_layers="conv1_1,conv2_1,conv3_1", content_layers="conv3_1", callback=seen.append)
+    jax_nst.stylize(content_small, style_small, size=32, steps=12, style_loss=kind, report_every=1,
+                    callback=seen.append, **tiny.STYLIZING)
     assert seen[-1].losses["style"] < 0.5 * seen[0].losses["style"]
     assert np.isfinite(seen[-1].losses["total"])
 

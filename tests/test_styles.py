@@ -12,7 +12,9 @@ from jax_nst.controls import styles
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
-FAST = dict(size=48, steps=4, report_every=4)
+import tiny
+
+FAST = dict(size=48, steps=4, report_every=4, **tiny.LAYERS)
 
 
 def test_blend_grams_is_the_weighted_sum(params, style_small):
