@@ -56,12 +56,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(CACHE, ignore_errors=True)
 
 
+RELEASE_AT = 6_000
+"""Memory maps after which a test's compiled programs are dropped: below the library's limit for long jobs, to
+keep the run's memory down; a program needed again is loaded from the run's compilation cache."""
+
+
 @pytest.fixture(autouse=True)
 def _release_compiled_programs():
     """The suite compiles thousands of programs in one process: drop them once it holds many memory
     maps, as long jobs do (past Linux's map limit the next compilation would crash)."""
     yield
-    programs.release_when_crowded()
+    programs.release_when_crowded(RELEASE_AT)
 
 
 @pytest.fixture(scope="session")

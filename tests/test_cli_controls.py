@@ -12,7 +12,10 @@ from jax_nst import api, cli
 
 from test_cli import fake_stylize, write_image
 
-TINY = ["--size", "32", "--steps", "2", "--report-every", "1"]
+import tiny
+
+RUN = ["--size", "32", "--steps", "2", "--report-every", "1"]
+TINY = [*RUN, *tiny.FLAGS]
 
 
 @pytest.fixture
@@ -117,5 +120,5 @@ def test_reconstruct_and_synthesize_commands(files, monkeypatch, capsys):
 
 def test_synthesize_runs_for_real(files, capsys):
     out = pathlib.Path(files["out"]) / "t.png"
-    assert cli.main(["synthesize", files["s1"], "-o", str(out), "-q", *TINY, "--up-to", "conv1_1"]) == 0
+    assert cli.main(["synthesize", files["s1"], "-o", str(out), "-q", *RUN, "--up-to", "conv1_1"]) == 0
     assert Image.open(out).size == (32, 26)

@@ -111,6 +111,7 @@ def test_absurd_adam_learning_rates_are_refused(tmp_path, capsys, lr: str) -> No
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_diverging_optimization_stops_with_an_error(tmp_path, capsys) -> None:
     """Adam at the largest accepted rate saturates the pixels; the loss rises; nothing is written."""
     out = tmp_path / "o.png"

@@ -12,6 +12,8 @@ from jax_nst.controls import grid
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
+import tiny
+
 
 def test_cells_vary_the_first_option_fastest():
     cells = grid.cells(Settings(), {"style_weight": (1e2, 1e3), "tv_weight": (1.0, 2.0, 3.0)})
@@ -34,7 +36,7 @@ def test_bad_grids_are_refused():
 
 
 def test_each_cell_equals_stylize_with_its_values(content_small, style_small):
-    opts = dict(size=32, steps=3, report_every=3)
+    opts = dict(size=32, steps=3, report_every=3, **tiny.LAYERS)
     betas = (1e2, 1e4)
     cells = jax_nst.stylize_grid(content_small, style_small, {"style_weight": betas}, **opts)
     assert cells.shape[0] == 2
@@ -51,7 +53,7 @@ def test_cli_grid_writes_a_labelled_sheet(tmp_path, capsys):
         Image.fromarray((rng.random((32, 40, 3)) * 255).astype(np.uint8)).save(path)
     out = tmp_path / "sheet.png"
     argv = [str(content), str(style), "-o", str(out), "--size", "32", "--steps", "2", "--optimizer", "adam", "-q",
-            "--grid", "style_weight=1e2,1e3,1e4", "--grid", "tv_weight=1,10"]
+            *tiny.FLAGS, "--grid", "style_weight=1e2,1e3,1e4", "--grid", "tv_weight=1,10"]
     assert cli.main(argv) == 0
     assert "6 cells" in capsys.readouterr().out
     with Image.open(out) as sheet:

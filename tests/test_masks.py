@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -19,14 +20,14 @@ FAST = dict(size=48, steps=6, report_every=3, **tiny.STYLIZING)
 
 def test_guides_have_the_feature_maps_shapes(params, content_small):
     layers = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-    feats = vgg.features(params, jnp.asarray(content_small)[None], layers)
+    feats = jax.eval_shape(lambda x: vgg.features(params, x, layers), jnp.asarray(content_small)[None])  # traced only
     guides = guided.layer_guides(np.ones((*content_small.shape[:2], 2), np.float32), layers)
     for name in layers:
         assert guides[name].shape == (*feats[name].shape[1:3], 2)
 
 
 def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_small):
-    s = Settings(style_weight=1.0)
+    s = Settings(style_weight=1.0, **tiny.LAYERS)
     x = jnp.asarray(content_small)
     feats = {l: f[0] for l, f in vgg.features(params, x[None], list(s.style_layers)).items()}
     grams = objective.targets.style_grams(params, jnp.asarray(style_small), s.program())

@@ -27,6 +27,7 @@ def outputs(nb) -> tuple[str, int]:
     return "".join(text), pictures
 
 
+@pytest.mark.slow
 def test_colab_notebook_runs_at_tiny_size(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

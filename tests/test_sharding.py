@@ -52,6 +52,7 @@ def test_one_device_leaves_the_batch_alone() -> None:
     assert sharding.data_parallel(loop, {}, x, None, None) == (loop, {}, x, None, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_eleven_images_on_eight_devices_equal_one_device(tmp_path: pathlib.Path, optimizer: str) -> None:
     out = tmp_path / "eight.npz"

@@ -85,6 +85,7 @@ def run_on_eight(tmp_path: pathlib.Path, script: str) -> dict[str, np.ndarray]:
     return dict(np.load(out))
 
 
+@pytest.mark.slow
 def test_loss_and_gradient_equal_one_device_with_masks_remat_and_seams(tmp_path: pathlib.Path) -> None:
     r = run_on_eight(tmp_path, GRADIENTS)
     for one, key in (("001", "008"), ("111", "114")):  # plain on 8 bands; masks (guided Grams) and remat on 4
@@ -96,6 +97,7 @@ def test_loss_and_gradient_equal_one_device_with_masks_remat_and_seams(tmp_path:
     assert r["p001"][2] > 0  # the TV term is on, so the seams between bands are tested
 
 
+@pytest.mark.slow
 def test_stylize_split_over_eight_devices_equals_one_device(tmp_path: pathlib.Path) -> None:
     r = run_on_eight(tmp_path, STYLIZE)
     assert r["8"].shape == r["1"].shape == (128, 88, 3)

@@ -17,6 +17,8 @@ pytest.importorskip("tensorflow_datasets")
 from jax_nst import images  # noqa: E402
 from jax_nst.jobs import manifest  # noqa: E402
 
+import tiny  # noqa: E402
+
 MOCKED = textwrap.dedent(
     """
     import sys
@@ -35,12 +37,13 @@ def run_mocked(examples: int, data_dir: pathlib.Path, *argv: str) -> subprocess.
                           env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_tfds_split_is_stylized_and_resumed(tmp_path: pathlib.Path) -> None:
     style = tmp_path / "style.png"
     Image.fromarray((np.random.default_rng(0).random((32, 40, 3)) * 255).astype(np.uint8)).save(style)
     out = tmp_path / "out"
     argv = [str(style), str(out), "--dataset", "imagenette", "--split", "train[:4]", "--data-dir", str(tmp_path / "tfds"),
-            "--size", "32", "--steps", "2", "--optimizer", "adam", "--batch-size", "2", "-q"]
+            "--size", "32", "--steps", "2", "--optimizer", "adam", "--batch-size", "2", "-q", *tiny.FLAGS]
     first = run_mocked(4, tmp_path / "tfds", *argv)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "done 4, skipped 0 (already done), failed 0" in first.stdout

@@ -14,6 +14,8 @@ import pytest
 from jax_nst import cli, samples, vgg
 from jax_nst.errors import NSTError
 
+import tiny
+
 
 def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vgg19",
               first_pad: str = "constant") -> dict[str, np.ndarray]:
@@ -261,7 +263,7 @@ def test_a_file_without_digest_needs_trust_or_the_converter(tmp_path, capsys):
     stamped = vgg.load_params(new)  # now self-verifying
     for name in vgg.LAYERS:
         np.testing.assert_array_equal(stamped[name]["kernel"], trusted[name]["kernel"])
-    argv = [str(samples.CONTENT), str(samples.STYLE), "-o", str(tmp_path / "o.png"), "--size", "32", "--steps", "1"]
+    argv = [str(samples.CONTENT), str(samples.STYLE), "-o", str(tmp_path / "o.png"), "--size", "32", "--steps", "1", *tiny.FLAGS]
     assert "records no tensor digest" in error_line([*argv, "--weights", str(old)], capsys)
     assert not (tmp_path / "o.png").exists()
     assert cli.main([*argv, "--weights", str(old), "--trust-weights", "-q"]) == 0

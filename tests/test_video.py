@@ -23,9 +23,11 @@ from jax_nst.objective import temporal
 from jax_nst.settings import Settings
 from jax_nst.video import flicker, flow, io, motion, stylize_video
 
+import tiny
+
 from test_objective import counting_compilations
 
-CHILD_ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NST_NO_COMPILE_CACHE": "1"}
+CHILD_ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
 TINY = {"size": 40, "steps": 4, "report_every": 4}
 
 
@@ -97,7 +99,7 @@ def test_temporal_loss_gradient_and_zero_at_the_warped_frame():
 
 
 def test_objective_adds_lambda_times_the_temporal_term(params, content_small, style_small):
-    s = Settings(size=48, temporal_weight=123.0)
+    s = Settings(size=48, temporal_weight=123.0, **tiny.LAYERS)
     rng = np.random.default_rng(2)
     ties = temporal.Temporal(rng.random(content_small.shape).astype(np.float32),
                              np.zeros((*content_small.shape[:2], 2), np.float32),
@@ -133,9 +135,9 @@ def test_temporal_frames_flicker_less_than_frames_alone():
     compiled = []
     with counting_compilations() as seen:
         tied = stylize_video(list(frames), samples.STYLE, size=48, steps=20, later_steps=10,
-                             on_frame=lambda d: compiled.append(len(seen)))
+                             on_frame=lambda d: compiled.append(len(seen)), **tiny.LAYERS)
     assert compiled[2] == compiled[1]  # frame 3 runs frame 2's programs: flow, frame and weights are traced
-    alone = np.stack([api.stylize(f, samples.STYLE, size=48, steps=20) for f in frames])
+    alone = np.stack([api.stylize(f, samples.STYLE, size=48, steps=20, **tiny.LAYERS) for f in frames])
     assert tied.shape == alone.shape == frames.shape
     assert flicker.warping_error(tied, frames) * 5 < flicker.warping_error(alone, frames)
 
@@ -191,6 +193,7 @@ def test_gif_and_folder_outputs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_00000{i}.png" for i in (1, 2, 3)]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_recomputing_and_matches_an_unbroken_one(tmp_path):
     clip = motion.make("pan", samples.CONTENT, frames=4, size=40)
     src = tmp_path / "in"
