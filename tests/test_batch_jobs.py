@@ -109,6 +109,16 @@ def test_each_process_takes_every_nth_input() -> None:
     assert hosts.process() == (0, 1)
 
 
+def test_a_manifest_made_after_the_last_look_is_read_when_asked(tmp_path: pathlib.Path) -> None:
+    """A run checks for manifests made since its last look before it computes an output it claimed: another
+    run may have finished that output and made the folder's first manifest in between."""
+    follower = manifest.Follower(tmp_path)  # looks for new files every 5 s
+    assert follower.new() == []
+    manifest.Writer(manifest.path_for(tmp_path)).append({"output": "a.png", "status": manifest.DONE})
+    assert follower.new() == []
+    assert [r["output"] for r in follower.new(scan=True)] == ["a.png"]
+
+
 def test_temp_files_of_a_killed_write_are_found(tmp_path: pathlib.Path) -> None:
     ours = tmp_path / (images.temp_prefix("a.png") + "k2j_x9zq" + images.TEMP_SUFFIX)
     ours.write_bytes(b"half")

@@ -149,16 +149,17 @@ class _Runner:
             self.skip()
         elif not self.claims.take(item.output, wait=wait):
             return False
-        elif self.is_finished(item):  # finished by the run that held it
+        elif self.is_finished(item, scan=True):  # finished by the run that held it (maybe in a manifest made since)
             self.claims.release(item.output)
             self.skip()
         else:
             self.add(item)
         return True
 
-    def is_finished(self, item: Item) -> bool:
-        """Done under this job's key (and its output there), or failed in a concurrent run since this one started."""
-        records = self.follower.new()
+    def is_finished(self, item: Item, scan: bool = False) -> bool:
+        """Done under this job's key (and its output there), or failed in a concurrent run since this one started;
+        ``scan``: also read manifest files made since the last look (before computing an output this run claimed)."""
+        records = self.follower.new(scan)
         self.done |= manifest.done(records, self.key)
         self.failed |= {r["output"] for r in records if r.get("status") == manifest.FAILED
                         and manifest.matches(r, self.key) and r.get("time", 0) >= self.started}

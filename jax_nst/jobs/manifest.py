@@ -64,7 +64,7 @@ class Follower:
     """Reads the records that the manifests of ``out_dir`` gain while a job runs (its own and other runs').
 
     Only complete lines are taken; new manifest files (other processes) are looked for at most every
-    ``rescan`` seconds.
+    ``rescan`` seconds, or when asked (``scan``).
     """
 
     def __init__(self, out_dir: pathlib.Path, rescan: float = 5.0) -> None:
@@ -72,9 +72,9 @@ class Follower:
         self.offsets: dict[pathlib.Path, int] = {}
         self.scanned = -math.inf
 
-    def new(self) -> list[dict[str, Any]]:
-        """The records written since the last call."""
-        if time.monotonic() - self.scanned >= self.rescan:
+    def new(self, scan: bool = False) -> list[dict[str, Any]]:
+        """The records written since the last call; ``scan``: look for new manifest files now."""
+        if scan or time.monotonic() - self.scanned >= self.rescan:
             self.scanned = time.monotonic()
             for path in self.out_dir.glob(PATTERN):
                 self.offsets.setdefault(path, 0)
