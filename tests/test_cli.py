@@ -336,17 +336,6 @@ def python_m(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
                           timeout=300, env={**os.environ, "PYTHONUTF8": "1"})
 
 
-@pytest.mark.slow
-def test_python_m_end_to_end(inputs, out_dir) -> None:
-    out = out_dir / "result.png"
-    proc = python_m(*inputs, "-o", str(out), *TINY, "--save-every", "1", cwd=out_dir)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"wrote {out} (32x26, 2 steps, ")
-    with Image.open(out) as im:
-        assert im.size == (32, 26)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["result.png", "result_000001.png", "result_000002.png"]
-
-
 def test_python_m_error_exit_code(out_dir) -> None:
     proc = python_m("missing.png", "missing.png", "-o", str(out_dir / "o.png"), cwd=out_dir)
     assert proc.returncode == 1
