@@ -45,8 +45,8 @@ def numpy_vgg(params, rgb: np.ndarray, last: str, pooling: str, model: str = "vg
 def random_params(seed: int = 0, model: str = "vgg19") -> dict:
     """Small random params with the real shapes and Caffe input (scaled so activations stay O(1))."""
     rng = np.random.default_rng(seed)
-    real = vgg.init_params(jax.random.PRNGKey(seed), model)
-    convs = jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), real)
+    shapes = jax.eval_shape(lambda key: vgg.init_params(key, model), jax.random.PRNGKey(seed))  # traced, not run
+    convs = jax.tree.map(lambda a: (rng.standard_normal(a.shape) * 0.05).astype(np.float32), shapes)
     return {**convs, "input": vgg.input_transform(vgg.CAFFE)}
 
 
@@ -302,7 +302,7 @@ def test_the_flax_module_is_the_forward_pass(monkeypatch, content_small, style_s
 
 def test_layer_table_matches_the_init_params():
     for model in vgg.MODELS:
-        params = vgg.init_params(jax.random.PRNGKey(0), model)
+        params = jax.eval_shape(lambda key: vgg.init_params(key, model), jax.random.PRNGKey(0))
         for row in vgg.TABLES[model]:
             assert params[row.name]["kernel"].shape == (3, 3, row.cin, row.cout)
         assert set(params) == {"input", *vgg.layer_names(model)}
