@@ -3,6 +3,7 @@ concurrent jobs on one folder, broken links and huge inputs. Each ends in one cl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -169,9 +170,15 @@ def test_a_252_character_output_name_is_written(tmp_path, capsys) -> None:
 # --- 6. Ctrl-C at any moment ---------------------------------------------------------------------
 
 
-def default_interrupt() -> None:
-    """SIGINT as a terminal gives it, also when the suite runs in the background (where it is ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def terminal_interrupt():
+    """Start commands with SIGINT as a terminal gives it, also when the suite runs in the background: there
+    SIGINT is ignored and a child inherits that, while a handled signal is reset to its default in a child."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.slow
@@ -182,8 +189,8 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, delay: float) -> Non
     out = tmp_path / "o.png"
     argv = [sys.executable, "-m", "jax_nst", str(samples.CONTENT), str(samples.STYLE), "-o", str(out),
             "--size", "48", "--steps", "400"]
-    proc = subprocess.Popen(argv, env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=default_interrupt)
+    with terminal_interrupt():
+        proc = subprocess.Popen(argv, env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
