@@ -21,14 +21,13 @@ os.environ["JAX_NST_CACHE_DIR"] = CACHE  # the CLI's cache: runs in tests leave 
 os.environ["JAX_COMPILATION_CACHE_DIR"] = CACHE  # library calls in child processes
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
 
-import jax  # noqa: E402 - after the cache is chosen
-import pytest  # noqa: E402
+import pytest  # noqa: E402 - after the cache is chosen
 
 from jax_nst import images, samples, vgg  # noqa: E402
+from jax_nst.cli import enable_compile_cache  # noqa: E402
 from jax_nst.optimize import programs  # noqa: E402
 
-jax.config.update("jax_compilation_cache_dir", CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+enable_compile_cache()  # this process: the CLI's own switch, pointed at CACHE by $JAX_NST_CACHE_DIR
 
 SLOW = "slow"
 
