@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -116,15 +116,16 @@ def run(
     contents: Sequence[images.ImageSource], style: images.ImageSource | Sequence[images.ImageSource], s: Settings, *,
     weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
     masks: Sequence[images.ImageSource] | None = None, trust_weights: bool = False,
-    temporal: objective.Temporal | None = None, cells: Sequence[Settings] | None = None,
+    inputs: Mapping[str, Any] | None = None, cells: Sequence[Settings] | None = None,
 ) -> np.ndarray:
-    """:func:`stylize_batch` under resolved settings ``s``; ``temporal`` ties one content (a video frame) to the
-    previous stylized frame by L_temporal (:mod:`jax_nst.objective.temporal`, at the content's size); ``cells``
+    """:func:`stylize_batch` under resolved settings ``s``; ``inputs`` gives the terms that take one their input by
+    term name, at the content's size (``{"temporal": Temporal(...)}`` ties a video frame to the previous stylized
+    frame: :mod:`jax_nst.objective.terms.temporal`); ``cells``
     gives each content its own traced values (a weight grid: one Settings per content, one program)."""
     if len(contents) == 0:
         raise NSTError("no content images given")
     if s.spatial > 1:
-        spatial.check(s, len(contents), temporal is not None)
+        spatial.check(s, len(contents), inputs or {})
     raw = [images.load_image(c, at_least=s.size) for c in contents]
     shapes = {tuple(d + 2 * s.margin for d in images.fit_long_side(*r.shape[:2], s.size)) for r in raw}
     per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
@@ -135,7 +136,7 @@ def run(
     _check_scales(s, batch.shape[1:3], style_imgs)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
-    if masks is not None and s.style_loss != "gram":
+    if masks is not None and not objective.style_losses.get(s.style_loss).masks:
         raise NSTError(f"masks guide Gram matrices; style_loss {s.style_loss!r} does not take masks (use gram)")
     mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_imgs))
     params = _params(*_weights_key(weights, s.model), trust_weights)
@@ -145,7 +146,7 @@ def run(
     per_cell = None if cells is None else list(zip(*(schedule.plan(c) for c in cells)))  # [scale][cell]
     for j, k in enumerate(schedule.plan(s)):
         hw = schedule.shape_at(batch.shape[1:3], k.size)
-        program = k.program(masked=mask is not None, temporal=temporal is not None)
+        program = k.program(masked=mask is not None, inputs=list(inputs or {}))
         batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
         x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
         m = round(s.margin * k.size / s.size)  # mirrored margin, cropped after
@@ -155,8 +156,8 @@ def run(
         batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(x, tall)
         mask_k = None if mask_k is None else spatial.pad_rows(mask_k, tall)[0]
         targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k, s.seed)
-        if temporal is not None:
-            targets = targets._replace(temporal=objective.temporal.grown(objective.temporal.at_size(temporal, hw), m))
+        if inputs:
+            targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, hw, m) for n, v in inputs.items()})
         try:
             hyper = None if cells is None else optimize.stack([c.hyper() for c in per_cell[j]])
             x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0] + 2 * m, hyper, m)

@@ -15,9 +15,10 @@ from PIL import Image, ImageDraw
 
 from . import images
 from .errors import NSTError
+from .objective import terms
 
-PARTS = ("total", "content", "style", "tv")
-LABELS = {"total": "L_total", "content": "L_content", "style": "L_style", "tv": "L_TV"}
+PARTS = ("total", *terms.NAMES)
+LABELS = {"total": "L_total", **{t.name: t.label for t in terms.TERMS.values()}}
 
 
 class Recorder:
@@ -28,14 +29,14 @@ class Recorder:
             raise NSTError(f"frames every must be a positive integer, got {every!r}")
         self.every = every
         self.steps: list[int] = []
-        self.losses: dict[str, list[float]] = {k: [] for k in PARTS}
+        self.losses: dict[str, list[float]] = {}
         self.frames: list[tuple[int, np.ndarray]] = []
 
     def __call__(self, p: Any) -> None:
         """Record one report (``jax_nst.Progress`` of a single image)."""
         self.steps.append(p.step)
-        for k in PARTS:
-            self.losses[k].append(float(np.ravel(p.losses[k])[0]))
+        for k, v in p.losses.items():
+            self.losses.setdefault(k, []).append(float(np.ravel(v)[0]))
         if self.every and (p.step % self.every == 0 or p.step == p.steps):
             image = np.asarray(p.image)
             self.frames.append((p.step, image[0] if image.ndim == 4 else image))
@@ -124,17 +125,17 @@ def require_matplotlib() -> Any:
 
 
 def save_loss_curve(recorder: Recorder, path: str | os.PathLike, title: str = "") -> pathlib.Path:
-    """Plot L_content, L_style and L_TV (and L_total) over steps on a log scale; write a PNG."""
+    """Plot each term's loss that is not 0 throughout (and L_total) over steps on a log scale; write a PNG."""
     plt = require_matplotlib()
     path = images.check_writable_output(path)
     if not recorder.steps:
         raise NSTError("no losses were recorded")
     fig, ax = plt.subplots(figsize=(3.2, 2.2), dpi=80)  # 256 × 176 px
-    for k in PARTS:
-        values = np.asarray(recorder.losses[k])
+    for k, values in recorder.losses.items():
+        values = np.asarray(values)
         if np.any(values > 0):
             marker = "." if len(values) < 30 else None
-            ax.plot(recorder.steps, np.where(values > 0, values, np.nan), label=LABELS[k], marker=marker)
+            ax.plot(recorder.steps, np.where(values > 0, values, np.nan), label=LABELS.get(k, k), marker=marker)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

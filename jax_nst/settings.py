@@ -17,6 +17,7 @@ from typing import Mapping, NamedTuple, Sequence, Union
 import numpy as np
 
 from . import vgg
+from .objective import style_losses, terms
 from .errors import NSTError
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -27,9 +28,6 @@ DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 MAX_LR = {"adam": 1.0, "lbfgs": 10.0}
 """The largest learning rate accepted: an Adam step moves each pixel (in [0, 1]) by about lr; L-BFGS scales its step."""
 PRESERVE_COLORS = ("luminance", "histogram")
-STYLE_LOSSES = ("gram", "mean_cov", "sliced_wasserstein", "histogram")
-"""E_l of the style term: the paper's Gram matrices, or a distance between feature distributions
-(:mod:`jax_nst.objective.distributions`)."""
 PRECISIONS = ("float32", "bfloat16")  # compute dtype of the VGG pass
 NORMALIZATIONS = ("size", "paper")
 """How L_content and L_TV scale with the image: "size" = as for 512² pixels at every size, "paper" = plain sums."""
@@ -43,7 +41,7 @@ LBFGS_MEMORY = 50
 twice the history memory (2m image-sized arrays)."""
 
 TEMPORAL_WEIGHT = 1e13
-"""Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.temporal`): L_temporal is a mean
+"""Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.terms.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
 ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0}
@@ -96,7 +94,7 @@ class Settings:
     "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
     optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`). ``spatial`` = D > 1 splits one image's
     rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`). ``style_loss`` picks
-    E_l of the style term (:data:`STYLE_LOSSES`; "gram" is the paper's). ``margin`` px (at ``size``) of
+    E_l of the style term (:data:`jax_nst.objective.style_losses.NAMES`; "gram" is the paper's). ``margin`` px (at ``size``) of
     mirrored content on every side are stylized with the image and cropped off, so no edge of the
     picture is an edge of the network's maps.
     """
@@ -137,7 +135,7 @@ class Settings:
         _choice("model", self.model, tuple(vgg.MODELS))
         set_("content_layers", layer_weights(self.content_layers, "content", self.model))
         set_("style_layers", layer_weights(self.style_layers, "style", self.model))
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
+        for name in (t.option for t in terms.TERMS.values()):
             value = float(getattr(self, name))
             if not value >= 0 or value == float("inf"):
                 raise NSTError(f"{name} must be a finite number >= 0, got {value}")
@@ -164,7 +162,7 @@ class Settings:
         _choice("remat", self.remat, REMATS)
         _choice("normalization", self.normalization, NORMALIZATIONS)
         _choice("padding", self.padding, PADDINGS)
-        _choice("style_loss", self.style_loss, STYLE_LOSSES)
+        _choice("style_loss", self.style_loss, style_losses.NAMES)
 
     @property
     def lr(self) -> float:
@@ -186,14 +184,14 @@ class Settings:
         """Every layer the weighted losses need, in network order (conv1_1 if none)."""
         return self.program().layers
 
-    def program(self, masked: bool = False, temporal: bool = False) -> "Program":
-        """What the compiled loop depends on; ``masked``: style by guided Grams (masks given); ``temporal``:
-        with L_temporal (a video frame tied to the previous one)."""
+    def program(self, masked: bool = False, inputs: Sequence[str] = ()) -> "Program":
+        """What the compiled loop depends on; ``masked``: style by guided Grams (masks given); ``inputs``: the
+        terms given an input (e.g. "temporal": a video frame tied to the previous one)."""
         return Program(
             model=self.model, pooling=self.pooling, precision=self.precision, remat=self.remat,
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
-            masked=masked, average=bool(self.average), spatial=self.spatial, temporal=temporal, padding=self.padding,
+            masked=masked, average=bool(self.average), spatial=self.spatial, inputs=tuple(sorted(inputs)), padding=self.padding,
             style_loss=self.style_loss,
         )
 
@@ -205,10 +203,10 @@ class Settings:
         """The traced values of the loop as float32 arrays."""
         f32 = np.float32
         return Hyper(
-            content=f32(self.content_weight), style=f32(self.style_weight), tv=f32(self.tv_weight),
+            weights={t.name: f32(getattr(self, t.option)) for t in terms.TERMS.values()},
             content_layers={k: f32(w) for k, w in self.active_content_layers.items()},
             style_layers={k: f32(w) for k, w in self.active_style_layers.items()},
-            learning_rate=f32(self.lr), average=f32(self.average), temporal=f32(self.temporal_weight),
+            learning_rate=f32(self.lr), average=f32(self.average),
         )
 
     def replace(self, **changes) -> "Settings":
@@ -232,6 +230,7 @@ class Program:
     A layer set that is empty (α = 0 or β = 0) drops its term from the program.
     ``conv`` is the convolution implementation of the VGG pass (:mod:`jax_nst.vgg.conv`).
     ``spatial`` = D > 1 splits the image's rows over D local devices (:mod:`jax_nst.optimize.spatial`).
+    ``inputs``: the terms that are given an input and so are on (:mod:`jax_nst.objective.terms`).
     """
 
     model: str = "vgg19"
@@ -247,14 +246,14 @@ class Program:
     average: bool = False
     conv: vgg.Conv = vgg.DEFAULT_CONV
     spatial: int = 1
-    temporal: bool = False
+    inputs: tuple[str, ...] = ()
     padding: str = "zero"
     style_loss: str = "gram"
 
     @property
     def stochastic(self) -> bool:
-        """Whether the objective draws random numbers each step (the directions of "sliced_wasserstein")."""
-        return self.style_loss == "sliced_wasserstein" and bool(self.style_layers)
+        """Whether the objective draws random numbers each step (a random style loss, e.g. "sliced_wasserstein")."""
+        return style_losses.get(self.style_loss).random and bool(self.style_layers)
 
     @property
     def layers(self) -> list[str]:
@@ -264,17 +263,14 @@ class Program:
 
 
 class Hyper(NamedTuple):
-    """The traced values: α, β, γ, w_l of the content and style layers, learning rate, EMA decay, and the
-    weight of L_temporal (video)."""
+    """The traced values: each term's weight by term name (α "content", β "style", γ "tv", λ "temporal"), w_l of
+    the content and style layers, learning rate, EMA decay."""
 
-    content: np.ndarray
-    style: np.ndarray
-    tv: np.ndarray
+    weights: dict[str, np.ndarray]
     content_layers: dict[str, np.ndarray]
     style_layers: dict[str, np.ndarray]
     learning_rate: np.ndarray
     average: np.ndarray
-    temporal: np.ndarray
 
 
 def _check_controls(s: Settings, set_) -> None:

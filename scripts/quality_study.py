@@ -35,7 +35,7 @@ import numpy as np
 
 import jax_nst
 from jax_nst import doctor, images, progress, samples, vgg
-from jax_nst.objective import distributions
+from jax_nst.objective.style_losses import quantiles, sliced_wasserstein
 
 from edge_band import ring_minus_inside
 
@@ -44,6 +44,7 @@ METHODS = {
     "mean_cov": {"style_loss": "mean_cov"},
     "sliced_wasserstein": {"style_loss": "sliced_wasserstein"},
     "histogram": {"style_loss": "histogram"},
+    "nearest_neighbour": {"style_loss": "nearest_neighbour"},
 }
 SKIMAGE = ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png")
 STYLE_LAYERS16 = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -106,8 +107,8 @@ class Judge:
         out = {}
         for i, (l, f) in enumerate(self._feats(self.vgg16, jnp.asarray(s)).items()):
             f = f[0].reshape(-1, f.shape[-1])
-            d = distributions.directions(jax.random.key(i), f.shape[-1], 256)
-            out[l] = (d, distributions.sort_rows((f @ d).T).T, f.T @ f / f.shape[0])
+            d = sliced_wasserstein.directions(jax.random.key(i), f.shape[-1], 256)
+            out[l] = (d, quantiles.sort_rows((f @ d).T).T, f.T @ f / f.shape[0])
         return out
 
     def style(self, x: np.ndarray, targets: dict) -> tuple[float, float]:
@@ -115,7 +116,7 @@ class Judge:
         for l, f in self._feats(self.vgg16, jnp.asarray(x)).items():
             f = f[0].reshape(-1, f.shape[-1])
             d, q, a = targets[l]
-            sw += float(distributions.sorted_distance((f @ d).T, distributions.quantiles(q, f.shape[0]).T))
+            sw += float(quantiles.sorted_distance((f @ d).T, quantiles.quantiles(q, f.shape[0]).T))
             gram += float(jnp.sum(jnp.square(f.T @ f / f.shape[0] - a))) / f.shape[-1] ** 2
         return sw / len(targets), float(np.log10(gram))
 

@@ -30,7 +30,7 @@ def test_bad_margins_are_refused(content_small, style_small):
 def test_a_grown_video_frame_keeps_its_temporal_loss():
     """The margin around a video frame: x_{t−1} and the flow grown with it, L_temporal unchanged."""
     from jax_nst.api import grow
-    from jax_nst.objective import temporal
+    from jax_nst.objective.terms import temporal
 
     rng = np.random.default_rng(0)
     x, previous = rng.random((12, 10, 3), np.float32), rng.random((12, 10, 3), np.float32)

@@ -9,7 +9,8 @@ import pytest
 
 import jax_nst
 from jax_nst import objective, vgg
-from jax_nst.objective import guided, terms
+from jax_nst.objective import guided
+from jax_nst.objective.style_losses import gram
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -30,8 +31,8 @@ def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_s
     s = Settings(style_weight=1.0, **tiny.LAYERS)
     x = jnp.asarray(content_small)
     feats = {l: f[0] for l, f in vgg.features(params, x[None], list(s.style_layers)).items()}
-    grams = objective.targets.style_grams(params, jnp.asarray(style_small), s.program())
-    plain = terms.style_loss(feats, grams, s.style_layers)
+    grams = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
+    plain = gram.style_loss(feats, grams, s.style_layers)
     guides = guided.layer_guides(np.ones((*content_small.shape[:2], 1), np.float32), list(s.style_layers))
     by_region = guided.guided_style_loss(feats, {l: g[None] for l, g in grams.items()}, guides, s.style_layers)
     assert float(by_region) == pytest.approx(float(plain), rel=1e-4)
@@ -41,7 +42,7 @@ def test_guided_gram_only_sees_its_region():
     f = jnp.asarray(np.random.default_rng(0).random((4, 6, 3)), jnp.float32)
     guide = np.zeros((4, 6, 1), np.float32)
     guide[:, :3] = 1.0
-    expected = terms.gram_matrix(f[:, :3], normalize=True)
+    expected = gram.gram_matrix(f[:, :3], normalize=True)
     np.testing.assert_allclose(guided.guided_gram(f, jnp.asarray(guide))[0], expected, rtol=1e-5)
 
 

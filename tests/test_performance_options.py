@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jax_nst import objective, optimize, vgg
-from jax_nst.objective import terms
+from jax_nst.objective.style_losses import gram
 from jax_nst.optimize import memory
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
@@ -133,7 +133,7 @@ def test_gram_gradient_equals_autodiff():
     rng = np.random.default_rng(0)
     f = jnp.asarray(rng.standard_normal((2, 5, 7, 6)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((2, 6, 6)), jnp.float32)
-    ours = jax.grad(lambda a: jnp.sum(w * terms.gram_matrix(a, normalize=True)))(f)
+    ours = jax.grad(lambda a: jnp.sum(w * gram.gram_matrix(a, normalize=True)))(f)
     plain = lambda a: jnp.einsum("...ki,...kj->...ij", a.reshape(2, 35, 6), a.reshape(2, 35, 6)) / 35  # noqa: E731
     ref = jax.grad(lambda a: jnp.sum(w * plain(a)))(f)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-6)

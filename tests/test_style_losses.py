@@ -1,4 +1,4 @@
-"""The distribution style losses: value against independent float64 formulas, zero at the target,
+"""The style losses of the registry: value against independent float64 formulas, zero at the target,
 invariances, gradients, blending, and the options that use them."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 
 import jax_nst
 from jax_nst.errors import NSTError
-from jax_nst.objective import distributions as dist
+from jax_nst.settings import Settings
+from jax_nst.objective import style_losses
+from jax_nst.objective.style_losses import mean_cov, nearest_neighbour, quantiles
 
 import tiny
 
-KINDS = ("mean_cov", "sliced_wasserstein", "histogram")
+KINDS = style_losses.NAMES
 
 
 def _features(seed: int, h: int = 6, w: int = 5, n: int = 8) -> np.ndarray:
@@ -25,14 +27,15 @@ def _features(seed: int, h: int = 6, w: int = 5, n: int = 8) -> np.ndarray:
 
 
 def _target(style: np.ndarray, kind: str, weights=(1.0,), others=()) -> dict:
-    stats = [dist.statistics(jnp.asarray(s), kind) for s in (style, *others)]
-    return dist.blend(stats, weights, kind)
+    loss = style_losses.get(kind)
+    return loss.blend([loss.statistics(jnp.asarray(s)) for s in (style, *others)], weights)
 
 
 def _loss(kind: str, f, target, seed: int = 0):
-    if kind == "sliced_wasserstein":
-        target = dist.draw(target, jax.random.key(seed))
-    return dist.layer_loss(kind, jnp.asarray(f), target)
+    loss = style_losses.get(kind)
+    if loss.random:
+        target = loss.draw(target, jax.random.key(seed))
+    return loss.layer_loss(jnp.asarray(f), target)
 
 
 def _sqrtm64(a: np.ndarray) -> np.ndarray:
@@ -44,7 +47,7 @@ def test_trace_sqrt_and_its_gradient_match_a_float64_eigendecomposition():
     rng = np.random.default_rng(0)
     b = rng.normal(size=(12, 12))
     m = b @ b.T + 0.1 * np.eye(12)
-    value, grad = jax.value_and_grad(dist.trace_sqrt)(jnp.asarray(m, jnp.float32))
+    value, grad = jax.value_and_grad(mean_cov.trace_sqrt)(jnp.asarray(m, jnp.float32))
     np.testing.assert_allclose(float(value), np.trace(_sqrtm64(m)), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(grad), 0.5 * np.linalg.inv(_sqrtm64(m)), rtol=1e-3, atol=1e-4)
 
@@ -58,13 +61,13 @@ def test_mean_cov_is_the_gaussian_w2_distance_in_float64():
     cs = np.cov(ss.T, bias=True) + eps * np.eye(8)
     root = _sqrtm64(c)  # the other order than the loss's: tr((√C C_s √C)^½)
     w2 = np.sum((ff.mean(0) - ss.mean(0)) ** 2) + np.trace(c + cs - 2 * _sqrtm64(root @ cs @ root))
-    np.testing.assert_allclose(float(_loss("mean_cov", f, target)), dist.SCALE["mean_cov"] * w2 / 8, rtol=2e-3)
+    np.testing.assert_allclose(float(_loss("mean_cov", f, target)), mean_cov.SCALE * w2 / 8, rtol=2e-3)
 
 
 def test_histogram_is_each_channels_1d_w2_in_float64():
     f, s = _features(3), _features(4)  # equal sizes: the quantiles are the sorted values
     a, b = np.sort(f.reshape(-1, 8), 0).astype(np.float64), np.sort(s.reshape(-1, 8), 0).astype(np.float64)
-    want = dist.SCALE["histogram"] * np.mean((a - b) ** 2)
+    want = style_losses.histogram.SCALE * np.mean((a - b) ** 2)
     np.testing.assert_allclose(float(_loss("histogram", f, _target(s, "histogram"))), want, rtol=1e-5)
 
 
@@ -138,7 +141,7 @@ def test_stylize_lowers_the_style_loss_with_each_loss(content_small, style_small
     assert np.isfinite(seen[-1].losses["total"])
 
 
-def test_masks_and_spatial_refuse_a_distribution_loss(content_small, style_small):
+def test_masks_and_spatial_refuse_a_loss_that_cannot_take_them(content_small, style_small):
     mask = np.ones((48, 48), np.float32)
     with pytest.raises(NSTError, match="masks"):
         jax_nst.stylize(content_small, [style_small], masks=[mask], size=32, steps=1, style_loss="histogram")
@@ -149,12 +152,43 @@ def test_masks_and_spatial_refuse_a_distribution_loss(content_small, style_small
 def test_the_fast_sort_orders_floats_of_both_signs_as_numpy():
     x = (np.random.default_rng(3).normal(size=(4, 1000)) * 10.0 ** np.arange(-3, 1)[:, None]).astype(np.float32)
     x[0, :5] = [0.0, -0.0, np.inf, -np.inf, 1e-40]
-    np.testing.assert_array_equal(np.asarray(dist.sort_rows(jnp.asarray(x))), np.sort(x, axis=-1))
+    np.testing.assert_array_equal(np.asarray(quantiles.sort_rows(jnp.asarray(x))), np.sort(x, axis=-1))
 
 
 def test_tied_values_share_their_ranks_goal():
     """ReLU zeros: three equal values take the mean of the three quantiles they cover."""
     p = jnp.asarray([[0.0, 0.0, 0.0, 1.0]])
     goal = jnp.asarray([[1.0, 2.0, 3.0, 4.0]])
-    grad = np.asarray(jax.grad(dist.sorted_distance)(p, goal))
+    grad = np.asarray(jax.grad(quantiles.sorted_distance)(p, goal))
     np.testing.assert_allclose(grad, [[2 * (0 - 2) / 4] * 3 + [2 * (1 - 4) / 4]], rtol=1e-6)
+
+
+def test_every_loss_is_named_on_the_command_line_and_validated():
+    from jax_nst.cli import flags
+
+    help_text = flags.SETTINGS_FLAGS["style_loss"][2]
+    for name, loss in style_losses.LOSSES.items():
+        assert name in help_text and loss.summary in help_text
+        assert Settings(style_loss=name).program().stochastic == loss.random
+    assert style_losses.NAMES[0] == "gram"  # the paper's loss first
+    with pytest.raises(NSTError, match="unknown style_loss 'nope'; choose one of gram, "):
+        Settings(style_loss="nope")
+
+
+def test_nearest_neighbour_is_the_mean_cosine_distance_to_the_most_similar_style_vector():
+    f, s = _features(20), _features(21, h=9)
+    ff, ss = f.reshape(-1, 8).astype(np.float64), s.reshape(-1, 8).astype(np.float64)
+    cos = (ff / np.linalg.norm(ff, axis=1, keepdims=True)) @ (ss / np.linalg.norm(ss, axis=1, keepdims=True)).T
+    want = nearest_neighbour.SCALE * np.mean(1.0 - cos.max(axis=1))
+    np.testing.assert_allclose(float(_loss("nearest_neighbour", f, _target(s, "nearest_neighbour"))), want, rtol=1e-4)
+
+
+def test_nearest_neighbour_pools_the_styles_by_their_weights_and_keeps_at_most_its_budget(monkeypatch):
+    monkeypatch.setattr(nearest_neighbour, "VECTORS", 40)
+    a, b = _features(22, h=8, w=8), _features(23, h=8, w=8)  # 64 vectors each
+    target = _target(a, "nearest_neighbour", (0.75, 0.25), (b,))
+    assert target["unit"].shape == (40, 8)
+    np.testing.assert_allclose(np.linalg.norm(target["unit"], axis=1), 1.0, rtol=1e-5)
+    unit = lambda x: x.reshape(-1, 8) / np.linalg.norm(x.reshape(-1, 8), axis=1, keepdims=True)  # noqa: E731
+    from_a = (np.abs(target["unit"][:, None, :] - unit(a)[None]).max(-1) < 1e-6).any(1)
+    assert from_a.sum() == 30  # three quarters of the budget from the first style

@@ -19,11 +19,11 @@ FAST = dict(size=48, steps=4, report_every=4, **tiny.LAYERS)
 
 def test_blend_grams_is_the_weighted_sum(params, style_small):
     s = Settings(style_blend_weights=(3, 1))
-    a = objective.targets.style_grams(params, jnp.asarray(style_small), s.program())
-    b = objective.targets.style_grams(params, jnp.asarray(style_small[::-1, ::-1] * 0.5), s.program())
+    a = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
+    b = objective.targets.style_statistics(params, jnp.asarray(style_small[::-1, ::-1] * 0.5), s.program())
     w = styles.blend_weights(s, 2)
     np.testing.assert_allclose(w, [0.75, 0.25])
-    mixed = objective.blend_grams([a, b], w)
+    mixed = objective.targets.blend_styles([a, b], w, s.program())
     for l in a:
         np.testing.assert_allclose(mixed[l], 0.75 * a[l] + 0.25 * b[l], rtol=1e-6)
     with pytest.raises(NSTError, match="one weight per style"):

@@ -19,7 +19,7 @@ import pytest
 from jax_nst import api, cli, images, objective, samples
 from jax_nst.errors import NSTError
 from jax_nst.jobs import manifest
-from jax_nst.objective import temporal
+from jax_nst.objective.terms import temporal
 from jax_nst.settings import Settings
 from jax_nst.video import flicker, flow, io, motion, stylize_video
 
@@ -107,7 +107,8 @@ def test_objective_adds_lambda_times_the_temporal_term(params, content_small, st
     plain = objective.first_image(objective.targets.build(params, content_small[None], [style_small], s.program()))
     x = jnp.asarray(content_small)
     base, _ = objective.evaluate(params, None, x, plain, s.hyper(), s.program())
-    total, parts = objective.evaluate(params, None, x, plain._replace(temporal=ties), s.hyper(), s.program(temporal=True))
+    total, parts = objective.evaluate(params, None, x, plain._replace(inputs={"temporal": ties}), s.hyper(),
+                                       s.program(inputs=["temporal"]))
     expected = float(np.mean((content_small - ties.previous) ** 2))
     assert float(parts["temporal"]) == pytest.approx(expected, rel=1e-5)
     assert float(total) == pytest.approx(float(base) + 123.0 * expected, rel=1e-5)

@@ -16,15 +16,16 @@ from ..controls import grid as grids
 from ..controls import presets
 from ..errors import NSTError
 from ..jobs import buckets
+from ..objective import style_losses, terms
 from ..settings import (
-    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS, STYLE_LOSSES,
+    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
     Settings,
 )
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
-VIDEO_ONLY = ("temporal_weight",)
+VIDEO_ONLY = tuple(t.option for t in terms.TERMS.values() if t.input)
 """Settings that only ``jax-nst video`` takes."""
 STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style_blend_weights", "style_scale",
               "preserve_colors")
@@ -78,9 +79,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
     "optimizer": (("--optimizer",), {"choices": OPTIMIZERS}, "optimizer"),
     "learning_rate": (("--lr", "--learning-rate"), {"type": float, "metavar": "LR"},
                       "learning rate (L-BFGS: initial step)"),
-    "content_weight": (("--content-weight",), {"type": float, "metavar": "ALPHA"}, "content weight α"),
-    "style_weight": (("--style-weight",), {"type": float, "metavar": "BETA"}, "style weight β"),
-    "tv_weight": (("--tv-weight",), {"type": float, "metavar": "GAMMA"}, "total-variation weight γ"),
+    **{t.option: ((f"--{t.option.replace('_', '-')}",), {"type": float, "metavar": t.short.upper()}, t.help)
+       for t in terms.TERMS.values()},  # each term's weight (the temporal term's: jax-nst video only)
     "content_layers": (("--content-layers",), {"metavar": "LAYERS"},
                        "comma-separated content layers, each optionally name:weight"),
     "style_layers": (("--style-layers",), {"metavar": "LAYERS"},
@@ -98,9 +98,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                   "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
     "remat": (("--remat",), {"choices": REMATS},
               "recompute activations in the backward pass (auto: when memory would not suffice)"),
-    "style_loss": (("--style-loss",), {"choices": STYLE_LOSSES},
-                   "the style term: gram (the paper's Gram matrices), mean_cov (W2 of the features' means and "
-                   "covariances), sliced_wasserstein (sorted random projections), histogram (each channel's histogram)"),
+    "style_loss": (("--style-loss",), {"choices": style_losses.NAMES},
+                   "the style term: " + "; ".join(f"{n} ({loss.summary})" for n, loss in style_losses.LOSSES.items())),
     "margin": (("--margin",), {"type": int, "metavar": "PX"},
                "stylize PX px of mirrored content around the image and crop them off: no frame along the edges"),
     "padding": (("--padding",), {"choices": PADDINGS},
@@ -117,8 +116,6 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
                     "style image size relative to the output; small = finer texture"),
     "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS},
                         "keep the content's colours: luminance-only transfer or colour matching"),
-    "temporal_weight": (("--temporal-weight",), {"type": float, "metavar": "LAMBDA"},
-                        "weight λ of the temporal term: stay with the previous frame warped along the flow"),
     "average": (("--average",), {"type": float, "metavar": "DECAY"},
                 "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)"),
 }

@@ -82,7 +82,7 @@ class Reporter:
 
             self._unnote()
             self.bar = tqdm(total=self.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
-        losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in ("total", "content", "style"))
+        losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in progress.PARTS if k == "total" or p.losses[k])
         self.bar.set_postfix_str(losses, refresh=False)
         self.bar.update(p.step - self.bar.n)
         if self.save_every and p.step % self.save_every == 0:

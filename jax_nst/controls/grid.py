@@ -14,10 +14,11 @@ import numpy as np
 from PIL import Image
 
 from .. import progress
+from ..objective import terms
 from ..errors import NSTError
 from ..settings import Settings
 
-TRACED = ("content_weight", "style_weight", "tv_weight", "learning_rate", "average")
+TRACED = (*(t.option for t in terms.TERMS.values() if not t.input), "learning_rate", "average")
 """The options a grid may vary: those the compiled program takes as traced values."""
 
 Grid = Mapping[str, Sequence[float]]
@@ -70,4 +71,4 @@ def _combos(grid: Grid, names: list[str]) -> list[dict[str, float]]:
 
 def _short(name: str) -> str:
     """A label's option name in ASCII (the sheet's bitmap font has no Greek): style_weight → beta."""
-    return {"content_weight": "alpha", "style_weight": "beta", "tv_weight": "gamma", "learning_rate": "lr"}.get(name, name)
+    return {**{t.option: t.short for t in terms.TERMS.values()}, "learning_rate": "lr"}.get(name, name)

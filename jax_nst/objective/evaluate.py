@@ -10,10 +10,10 @@ import jax.numpy as jnp
 from .. import vgg
 from .guided import composite
 from .targets import Targets
-from .terms import terms_of
+from .terms import NAMES, terms_of
 
-PARTS = ("content", "style", "tv")
-"""Terms every report names (0 where a term is off)."""
+PARTS = NAMES
+"""Terms every report names (0 where a term is off): every term of :mod:`jax_nst.objective.terms`."""
 
 
 def evaluate(
@@ -26,7 +26,7 @@ def evaluate(
     are computed inside the VGG pass, block by block (``remat``: per-block rematerialization).
     With ``program.spatial`` = D > 1, x is this device's band of rows and the convolutions exchange
     halos with the neighbouring bands (call it inside ``shard_map``: :mod:`jax_nst.optimize.spatial`).
-    ``hyper`` holds each term's weight under the term's name (α ``content``, β ``style``, γ ``tv``).
+    ``hyper.weights`` holds each term's weight under the term's name (α ``content``, β ``style``, γ ``tv``, …).
     """
     x = jnp.clip(x, 0.0, 1.0)
     if targets.keep is not None:
@@ -44,5 +44,5 @@ def evaluate(
                                precision=program.precision, conv=conv, remat=remat, tap=tap, prepared=prepared,
                                padding=program.padding))
     parts.update({t.name: t.fn({}, x, targets, hyper) for t in active if not t.layers})
-    total = sum(getattr(hyper, name) * value for name, value in parts.items())
+    total = sum(hyper.weights[name] * value for name, value in parts.items())
     return total, {"total": total, **parts}

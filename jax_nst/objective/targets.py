@@ -1,4 +1,4 @@
-"""What the image is pulled towards: content features P_l and style Gram matrices A_l, computed once.
+"""What the image is pulled towards: content features P_l and the style loss's targets (Grams A_l, …), computed once.
 
 Each is one compiled program per image shape (the Program is static), so a first call compiles a
 handful of programs rather than one per eager operation.
@@ -14,18 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import vgg
-from . import distributions, guided, terms
-from .temporal import Temporal
+from . import guided, style_losses
 
 
 class Targets(NamedTuple):
-    """Content features P_l and normalized style Grams A_l/M_l.
+    """Content features P_l and the style targets: normalized Grams A_l/M_l, or another style loss's.
 
     With masks: ``style[l]`` stacks one Gram per region (R, N, N), ``guides[l]`` holds T_r^l
-    (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay. A video frame has
-    ``temporal``: the previous stylized frame, the flow to it and its consistency (:mod:`.temporal`).
-    For a style loss other than "gram", ``style[l]`` is its target (:mod:`.distributions`); a stochastic
-    one's (``program.stochastic``) is drawn for each step from ``key`` by :func:`for_step`.
+    (H_l, W_l, R), ``keep`` (H, W, 1) where the content ``pixels`` (batched) stay. ``inputs`` holds the
+    input of each term that takes one, by term name (a video frame's ``"temporal"``: :mod:`.terms.temporal`).
+    ``style[l]`` is the target of the style loss (:mod:`.style_losses`); a random loss's is drawn for each
+    step from ``key`` by :func:`for_step`.
     """
 
     content: dict[str, jax.Array]
@@ -33,7 +32,7 @@ class Targets(NamedTuple):
     guides: dict[str, jax.Array] | None = None
     keep: jax.Array | None = None
     pixels: jax.Array | None = None
-    temporal: Temporal | None = None
+    inputs: dict[str, Any] | None = None
     key: jax.Array | None = None
 
 
@@ -57,13 +56,11 @@ def content_features(params: vgg.Params, batch: jax.Array, program: Any) -> dict
 
 
 @functools.partial(jax.jit, static_argnums=2)
-def style_grams(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, Any]:
-    """A_l / M_l: the normalized Gram matrices of one style image (H, W, 3) at the style layers; for another
-    ``program.style_loss`` that loss's statistics of the style's features (:func:`distributions.statistics`)."""
+def style_statistics(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, Any]:
+    """The style loss's statistics of one style image (H, W, 3) at the style layers (Gram: A_l/M_l)."""
     feats = _features(params, style[None], program.style_layers, program)
-    if program.style_loss != "gram":
-        return {l: distributions.statistics(f[0], program.style_loss) for l, f in feats.items()}
-    return {l: terms.gram_matrix(f[0], normalize=True) for l, f in feats.items()}
+    loss = style_losses.get(program.style_loss)
+    return {l: loss.statistics(f[0]) for l, f in feats.items()}
 
 
 def first_image(targets: Targets) -> Targets:
@@ -71,27 +68,21 @@ def first_image(targets: Targets) -> Targets:
     return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in BATCHED})
 
 
-def blend_grams(grams: Sequence[Mapping[str, jax.Array]], weights: Sequence[float]) -> dict[str, jax.Array]:
-    """A_l = Σ_k w_k A_l^(k): the style targets of several styles mixed at the Gram level (on the host)."""
-    return {l: sum(np.float32(w) * np.asarray(g[l]) for w, g in zip(weights, grams)) for l in grams[0]}
-
-
 def blend_styles(stats: Sequence[Mapping[str, Any]], weights: Sequence[float], program: Any) -> dict[str, Any]:
-    """The style targets of several styles: Grams blended (:func:`blend_grams`), or another loss's
-    statistics blended layer by layer (:func:`distributions.blend`)."""
-    if program.style_loss == "gram":
-        return blend_grams(stats, weights)
-    return {l: distributions.blend([s[l] for s in stats], weights, program.style_loss) for l in stats[0]}
+    """The style targets of several styles: each layer's statistics blended by the weights w_k (Σ w_k = 1)."""
+    blend = style_losses.get(program.style_loss).blend
+    return {l: blend([s[l] for s in stats], weights) for l in stats[0]}
 
 
 def for_step(targets: Targets, step: jax.Array, program: Any) -> Targets:
-    """The targets of optimizer step ``step``: a stochastic style loss's random draw for it (the key folded with
-    the step and the layer); other targets as they are."""
+    """The targets of optimizer step ``step``: a random style loss's draw for it (the key folded with the step
+    and the layer); other targets as they are."""
+    draw = style_losses.get(program.style_loss).draw
     if not program.stochastic:
         return targets
     key = jax.random.fold_in(jax.random.wrap_key_data(targets.key), step)
     order = vgg.layer_names(program.model)
-    return targets._replace(style={l: distributions.draw(t, jax.random.fold_in(key, order.index(l)))
+    return targets._replace(style={l: draw(t, jax.random.fold_in(key, order.index(l)))
                                    for l, t in targets.style.items()})
 
 
@@ -99,11 +90,11 @@ def build(
     params: vgg.Params, batch: np.ndarray, styles: Sequence[np.ndarray], program: Any,
     blend: Sequence[float] | None = None, masks: np.ndarray | None = None, seed: int = 0,
 ) -> Targets:
-    """P_l of each content, and A_l = Σ_k w_k A_l^(k) blended over the styles by ``blend`` (Gram level),
+    """P_l of each content, and the style targets blended over the styles by ``blend`` (Gram: A_l = Σ_k w_k A_l^(k)),
     or with ``masks`` (H, W, R) one A_l per region plus the guides T_r^l and the keep map. ``seed`` makes
     the key of a stochastic style loss."""
     content = content_features(params, jnp.asarray(batch), program)
-    grams = [style_grams(params, jnp.asarray(img), program) for img in styles]
+    grams = [style_statistics(params, jnp.asarray(img), program) for img in styles]
     if masks is None:
         weights = np.ones(len(grams)) / len(grams) if blend is None else blend
         key = jax.random.key_data(jax.random.key(seed)) if program.stochastic else None

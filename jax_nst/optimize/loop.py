@@ -42,7 +42,7 @@ class Loop(NamedTuple):
 
     init: Callable  # (params, x, targets, hyper) -> optimizer state
     run: Callable  # (params, x, state, targets, hyper, n) -> (x, state, function evaluations)
-    losses: Callable  # (params, x, targets, hyper) -> {"total", "content", "style", "tv"}
+    losses: Callable  # (params, x, targets, hyper) -> {"total", each term's name: its value}
 
 
 def make_optimizer(program: Any, learning_rate: jax.Array) -> optax.GradientTransformationExtraArgs:

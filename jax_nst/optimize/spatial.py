@@ -14,7 +14,7 @@ Each band must pool evenly down to the deepest layer, so the height is a multipl
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -22,23 +22,25 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import objective, vgg
 from ..errors import NSTError
-from ..objective import Targets
+from ..objective import Targets, style_losses, terms
 
 ROWS = PartitionSpec(vgg.bands.AXIS)
 SHARED = PartitionSpec()
 
 
-def check(s: Any, contents: int, temporal: bool = False) -> None:
-    """NSTError unless ``s.spatial`` devices exist and one content image is given, not a video frame."""
-    if temporal:
+def check(s: Any, contents: int, inputs: Sequence[str] = ()) -> None:
+    """NSTError unless ``s.spatial`` devices exist, one content image is given and every term given an input
+    (``inputs``: term names) splits over devices (a video frame's temporal term does not)."""
+    if any(not terms.get(n).spatial for n in inputs):
         raise NSTError("video frames are not split over devices yet (the flow may reach across bands); "
                        "leave spatial at 1")
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
-    if s.style_loss != "gram":
+    if not style_losses.get(s.style_loss).spatial:
+        splits = ", ".join(n for n, loss in style_losses.LOSSES.items() if loss.spatial)
         raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "
-                       "features at once); use the gram style loss with spatial")
+                       f"features at once); use {splits} with spatial")
     vgg.bands.mesh(s.spatial)
     if contents != 1:
         raise NSTError(f"spatial sharding stylizes one image at a time over {s.spatial} devices; got {contents} "

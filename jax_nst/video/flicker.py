@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..objective.temporal import warp
+from ..objective.terms.temporal import warp
 from . import flow
 
 

@@ -2,7 +2,7 @@
 
 Frame 1 is stylized as an image. Frame t > 1 starts from x_{t−1} warped along the optical flow
 (ŵ, frame t → t−1, from the *input* frames) and adds λ L_temporal = λ (1/D) Σ c (x − ω(x_{t−1}))²
-to the objective (:mod:`jax_nst.objective.temporal`), with c from the flow's forward–backward check
+to the objective (:mod:`jax_nst.objective.terms.temporal`), with c from the flow's forward–backward check
 (:mod:`.flow`). Later frames need fewer steps (``later_steps``). Every frame's program is the same
 compiled one: the previous frame, flow and c are traced inputs.
 
@@ -26,7 +26,7 @@ from .. import api, images
 from ..controls import color, presets
 from ..errors import NSTError
 from ..jobs import manifest
-from ..objective import temporal as temporal_term
+from ..objective.terms import temporal
 from ..optimize import spatial
 from ..settings import Settings
 from . import flow, io
@@ -69,7 +69,7 @@ def stylize_video(
     s = settings or presets.resolve(preset, init, **options)
     later = s.replace(steps=later_steps or max(1, round(s.steps * LATER_STEPS)))
     if s.spatial > 1:
-        spatial.check(s, 1, temporal=True)  # refused before frame 1, not at frame 2
+        spatial.check(s, 1, [temporal.TERM.name])  # refused before frame 1, not at frame 2
     target = None if output is None else pathlib.Path(output)
     video_out = target is not None and target.suffix != "" and not target.is_dir()
     if video_out:
@@ -113,7 +113,8 @@ def _frames(clip: io.Clip, s: Settings, later: Settings, run: Callable, store: "
                 image = run(frame, s, init=init)
             else:
                 ties = _ties(frame, previous_input, previous, s)
-                image = run(frame, later, init=np.asarray(temporal_term.warp(ties.previous, ties.flow)), temporal=ties)
+                image = run(frame, later, init=np.asarray(temporal.warp(ties.previous, ties.flow)),
+                            inputs={temporal.TERM.name: ties})
             image = images.to_uint8(image).astype(np.float32) / 255.0  # what the PNG holds: resumed runs see the same
             if store is not None:
                 store.save(i, image, link)
@@ -121,12 +122,12 @@ def _frames(clip: io.Clip, s: Settings, later: Settings, run: Callable, store: "
         previous, previous_input = image, frame
 
 
-def _ties(frame: np.ndarray, previous_input: np.ndarray, previous: np.ndarray, s: Settings) -> temporal_term.Temporal:
+def _ties(frame: np.ndarray, previous_input: np.ndarray, previous: np.ndarray, s: Settings) -> temporal.Temporal:
     """x_{t−1} in the space the optimizer works in, the flow from frame t to t−1 and its consistency c."""
     backward, certainty = flow.between(frame, previous_input)
     if s.preserve_colors == "luminance":  # the optimizer works on grey luminance (``api._start``)
         previous = color.grey(color.luminance(previous))
-    return temporal_term.Temporal(np.asarray(previous, np.float32), backward, certainty)
+    return temporal.Temporal(np.asarray(previous, np.float32), backward, certainty)
 
 
 def _frames_dir(target: pathlib.Path) -> pathlib.Path:

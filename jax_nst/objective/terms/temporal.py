@@ -3,7 +3,8 @@
 L_temporal = (1/D) Σ_k c_k (x_k − ω(x_prev)_k)², D = H·W·3: x_prev, the previous stylized frame,
 warped along the optical flow to this frame (ω), compared with x where the flow is trustworthy
 (c = 1; 0 at disocclusions and motion boundaries, :func:`jax_nst.video.flow.consistency`).
-The warp runs inside the compiled objective, so the flow and the previous frame are plain inputs.
+The warp runs inside the compiled objective, so the flow and the previous frame are plain inputs: a run gives
+them as ``inputs={"temporal": Temporal(...)}`` (:func:`jax_nst.api.run`); λ is ``temporal_weight``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import images
+from ... import images
+from . import Summand, Term
 
 
 class Temporal(NamedTuple):
@@ -62,3 +64,18 @@ def grown(t: Temporal, m: int) -> Temporal:
     c = np.asarray(t.certainty, np.float32)
     scale = (c.shape[0] + 2 * m) * (c.shape[1] + 2 * m) / (c.shape[0] * c.shape[1])
     return Temporal(pad(t.previous, "symmetric"), pad(t.flow, "edge"), np.pad(c * scale, ((m, m), (m, m), (0, 0))))
+
+
+def fit(t: Temporal, hw: tuple[int, int], margin: int) -> Temporal:
+    """``t`` for an image of shape ``hw`` grown by ``margin`` mirrored px on every side."""
+    return grown(at_size(t, hw), margin)
+
+
+def summand(program: Any) -> Summand:
+    """L_temporal of the image against ``targets.inputs["temporal"]``."""
+    return Summand("temporal", (), lambda features, image, targets, hyper: temporal_loss(image, targets.inputs["temporal"]))
+
+
+TERM = Term("temporal", "temporal_weight", "L_temporal", "lambda", 3, summand,
+            "weight λ of the temporal term: stay with the previous frame warped along the flow",
+            input=True, fit=fit, spatial=False)

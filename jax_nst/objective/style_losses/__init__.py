@@ -1,0 +1,67 @@
+"""The style losses E_l, one module each, found here by name: ``get("gram")``, :data:`NAMES`.
+
+A style loss is one :class:`StyleLoss` record, the ``LOSS`` of a module of this package. Its pieces:
+``statistics`` of one style image's features at a layer (compiled), ``blend`` of several styles'
+statistics into the layer's target (on the host), ``layer_loss`` E_l of the image's features against
+the target (pure: jit, vmap and grad safe), and for a random loss ``draw``, the target of one step.
+Adding a loss is adding a module with a ``LOSS``; settings, the command line and the objective read
+this registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import jax
+
+Statistics = Any
+"""What ``statistics`` returns for one style at one layer: a pytree of arrays."""
+
+
+@dataclass(frozen=True)
+class StyleLoss:
+    """One style loss: its name, a line of help, and the functions the objective calls.
+
+    ``statistics(F)``: F is one style's (H, W, N) features; ``blend(stats, w)``: the target of a layer
+    from each style's statistics and blend weights w_k (Σ w_k = 1); ``layer_loss(F, target, bands)``: E_l of
+    the image's (H, W, N) features, which with ``bands`` > 1 are one band of rows of the map (sums over
+    positions summed over the bands); ``draw(target, key)``: a random loss's target for one step.
+    ``masks``: guided by region masks (:mod:`jax_nst.objective.guided`); ``spatial``: exact when the
+    image's rows are split over devices.
+    """
+
+    name: str
+    summary: str
+    statistics: Callable[[jax.Array], Statistics]
+    blend: Callable[[Sequence[Statistics], Sequence[float]], Any]
+    layer_loss: Callable[[jax.Array, Any, int], jax.Array]
+    draw: Callable[[Any, jax.Array], Any] | None = None
+    masks: bool = False
+    spatial: bool = False
+
+    @property
+    def random(self) -> bool:
+        """Whether the loss draws random numbers each step (its target comes from :attr:`draw`)."""
+        return self.draw is not None
+
+
+def _discover() -> dict[str, StyleLoss]:
+    """Every ``LOSS`` of this package's modules, by name, the paper's Gram loss first."""
+    found = {}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "gram", m.name)):
+        loss = getattr(importlib.import_module(f"{__name__}.{module.name}"), "LOSS", None)
+        if isinstance(loss, StyleLoss):
+            found[loss.name] = loss
+    return found
+
+
+LOSSES: dict[str, StyleLoss] = _discover()
+NAMES: tuple[str, ...] = tuple(LOSSES)
+
+
+def get(name: str) -> StyleLoss:
+    """The style loss called ``name`` (KeyError for an unknown name; settings validate names first)."""
+    return LOSSES[name]

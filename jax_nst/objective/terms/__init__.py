@@ -1,0 +1,92 @@
+"""The terms of the objective, one module each: L_total = Σ_t w_t L_t = α L_content + β L_style + γ L_TV (+ λ L_temporal).
+
+A term is one :class:`Term` record, the ``TERM`` of a module of this package: its name, the
+:class:`jax_nst.settings.Settings` option that weighs it, its labels, and ``summand(program)``, the pure
+function ``fn(features, image, targets, hyper)`` → scalar of the layers it reads (none: it reads the
+image). A feature term is a sum over its layers, so the objective may evaluate it block by block
+(inside per-block remat). A term with ``input`` is on only when the run gives it its input
+(``targets.inputs[name]``, e.g. the previous video frame), resized to each stage by ``fit``.
+
+Shapes: a feature map F_l is (H_l, W_l, N_l) with N_l filters and M_l = H_l·W_l positions; an image is
+(H, W, 3). Under spatial sharding (``program.spatial`` = D > 1) each device evaluates the terms on its band
+of rows (:mod:`jax_nst.vgg.bands`): sums over positions are summed over the bands.
+
+Normalization "size" scales the terms that grow with the pixel count (L_content, L_TV) to their value for a
+512² image, so the same α, β, γ give the same balance at every size; "paper" keeps the paper's plain sums.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+
+REFERENCE_SIDE = 512
+"""Normalization "size" gives L_content and L_TV their value at REFERENCE_SIDE² pixels."""
+
+
+def size_factor(hw: tuple[int, int], pools: int, normalization: str) -> float:
+    """"size": (R/2^pools)² / (H·W), the factor that gives a sum over H × W positions its value at R² pixels."""
+    if normalization == "paper":
+        return 1.0
+    side = REFERENCE_SIDE / 2**pools
+    return side * side / (hw[0] * hw[1])
+
+
+class Summand(NamedTuple):
+    """A term in one program: ``fn(features, image, targets, hyper)`` → scalar, reading ``layers``."""
+
+    name: str
+    layers: tuple[str, ...]
+    fn: Callable[[Mapping[str, jax.Array], jax.Array, Any, Any], jax.Array]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of the objective.
+
+    ``option``: the Settings field of its weight (traced: :attr:`jax_nst.settings.Hyper.weights` under ``name``);
+    ``label`` names it in reports and plots, ``short`` on bitmap sheets (ASCII); ``order`` places it in reports;
+    ``summand(program)``: the term in that program, or None when the program leaves it out (its layers are off);
+    ``input``: on only when a run gives it an input, ``fit(input, (h, w), margin)`` being that input for an
+    image of (h, w) grown by ``margin`` mirrored px; ``spatial``: exact with rows split over devices.
+    """
+
+    name: str
+    option: str
+    label: str
+    short: str
+    order: int
+    summand: Callable[[Any], Summand | None]
+    help: str
+    input: bool = False
+    fit: Callable[[Any, tuple[int, int], int], Any] | None = None
+    spatial: bool = True
+
+
+def _discover() -> dict[str, Term]:
+    """Every ``TERM`` of this package's modules, by name, in report order."""
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        term = getattr(importlib.import_module(f"{__name__}.{module.name}"), "TERM", None)
+        if isinstance(term, Term):
+            found.append(term)
+    return {t.name: t for t in sorted(found, key=lambda t: t.order)}
+
+
+TERMS: dict[str, Term] = _discover()
+NAMES: tuple[str, ...] = tuple(TERMS)
+
+
+def get(name: str) -> Term:
+    """The term called ``name``."""
+    return TERMS[name]
+
+
+def terms_of(program: Any) -> list[Summand]:
+    """The summands of ``program``'s objective: every term it keeps (an input term only when its input is given)."""
+    found = [t.summand(program) for t in TERMS.values() if not t.input or t.name in program.inputs]
+    return [s for s in found if s is not None]

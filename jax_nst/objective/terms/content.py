@@ -1,0 +1,34 @@
+"""L_content = Σ_l w_l ½ Σ (F_l − P_l)²: the image's features F_l against the content's P_l (default conv4_2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ... import vgg
+from ...vgg import bands as row_bands
+from . import Summand, Term, size_factor
+
+
+def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
+    """½ Σ (F − P)², F the image's features, P the content's."""
+    return 0.5 * jnp.sum(jnp.square(features - target), axis=(-3, -2, -1))
+
+
+def summand(program: Any) -> Summand | None:
+    """L_content over ``program.content_layers``, each layer normalized by :func:`size_factor`; None when α = 0."""
+
+    def fn(features, image, targets, hyper):
+        total = jnp.zeros(())
+        for l, f in features.items():
+            hw = (f.shape[0] * program.spatial, f.shape[1])
+            scale = size_factor(hw, vgg.layer(l, program.model).pools, program.normalization)
+            total = total + hyper.content_layers[l] * scale * content_loss(f, targets.content[l])
+        return row_bands.total(total, program.spatial)
+
+    return Summand("content", tuple(program.content_layers), fn) if program.content_layers else None
+
+
+TERM = Term("content", "content_weight", "L_content", "alpha", 0, summand, "content weight α")

@@ -1,0 +1,25 @@
+"""L_style = Σ_l w_l E_l: E_l of the style loss ``program.style_loss`` (:mod:`jax_nst.objective.style_losses`),
+with region masks the guided Grams of :mod:`jax_nst.objective.guided`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import guided, style_losses
+from . import Summand, Term
+
+
+def summand(program: Any) -> Summand | None:
+    """L_style over ``program.style_layers``; None when β = 0."""
+    loss = style_losses.get(program.style_loss)
+
+    def fn(features, image, targets, hyper):
+        weights = {l: hyper.style_layers[l] for l in features}
+        if program.masked:
+            return guided.guided_style_loss(features, targets.style, targets.guides, weights, program.spatial)
+        return sum(w * loss.layer_loss(features[l], targets.style[l], program.spatial) for l, w in weights.items())
+
+    return Summand("style", tuple(program.style_layers), fn) if program.style_layers else None
+
+
+TERM = Term("style", "style_weight", "L_style", "beta", 1, summand, "style weight β")
