@@ -10,9 +10,7 @@ import jax
 import numpy as np
 
 from . import images, objective, optimize, vgg
-from .controls import color, presets, schedule, styles
-from .controls import grid as grids
-from .controls import masks as region_masks
+from .controls import coarse_to_fine, color, grids, presets, region_masks, styles
 from .errors import NSTError
 from .objective import guided
 from .optimize import memory, sharding, spatial
@@ -100,9 +98,9 @@ def stylize_grid(
 ) -> np.ndarray:
     """One content under every combination of ``grid``'s values, in one compiled batch: (G, H, W, 3).
 
-    ``grid`` maps traced options (:data:`jax_nst.controls.grid.TRACED`: α, β, γ, learning rate, EMA decay) to
+    ``grid`` maps traced options (:data:`jax_nst.controls.grids.TRACED`: α, β, γ, learning rate, EMA decay) to
     values, e.g. ``{"style_weight": [1e2, 1e3, 1e4]}``; cells are ordered with the first option varying fastest
-    (:func:`jax_nst.controls.grid.sheet` lays them out). Each cell equals ``stylize`` with its values.
+    (:func:`jax_nst.controls.grids.sheet` lays them out). Each cell equals ``stylize`` with its values.
     """
     if settings is not None and (options or preset is not None):
         raise NSTError("give either settings or options and a preset, not both")
@@ -117,54 +115,34 @@ def run(
     weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
     masks: Sequence[images.ImageSource] | None = None, trust_weights: bool = False,
     inputs: Mapping[str, Any] | None = None, cells: Sequence[Settings] | None = None,
+    optimize: StageOptimizer | None = None,
 ) -> np.ndarray:
-    """:func:`stylize_batch` under resolved settings ``s``; ``inputs`` gives the terms that take one their input by
-    term name, at the content's size (``{"temporal": Temporal(...)}`` ties a video frame to the previous stylized
-    frame: :mod:`jax_nst.objective.terms.temporal`); ``cells``
-    gives each content its own traced values (a weight grid: one Settings per content, one program)."""
-    if len(contents) == 0:
-        raise NSTError("no content images given")
-    if s.spatial > 1:
-        spatial.check(s, len(contents), inputs or {})
-    raw = [images.load_image(c, at_least=s.size) for c in contents]
-    shapes = {tuple(d + 2 * s.margin for d in images.fit_long_side(*r.shape[:2], s.size)) for r in raw}
-    per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
-    memory.check_fits(max(shapes), s, per_device)  # before any large array is made
-    batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
-    _check_size(batch.shape[1:3], s)
-    style_imgs = styles.load_styles(style, s)
-    _check_scales(s, batch.shape[1:3], style_imgs)
-    if masks is not None and s.style_blend_weights is not None:
-        raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
-    if masks is not None and not objective.style_losses.get(s.style_loss).masks:
-        raise NSTError(f"masks guide Gram matrices; style_loss {s.style_loss!r} does not take masks (use gram)")
-    mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_imgs))
-    params = _params(*_weights_key(weights, s.model), trust_weights)
-    seen, seen_styles = color.prepare(s.preserve_colors, batch, style_imgs)
-    blend = None if mask is not None else styles.blend_weights(s, len(style_imgs))
-    x, relay = None, None if callback is None else schedule.Relay(callback, schedule.total_steps(s))
-    per_cell = None if cells is None else list(zip(*(schedule.plan(c) for c in cells)))  # [scale][cell]
-    for j, k in enumerate(schedule.plan(s)):
-        hw = schedule.shape_at(batch.shape[1:3], k.size)
-        program = k.program(masked=mask is not None, inputs=list(inputs or {}))
-        batch_k, styles_k = schedule.resize_batch(seen, hw), styles.at_scale(seen_styles, s, k.size)
-        x = _initial(init, k, batch_k, styles_k[0]) if x is None else schedule.resize_batch(x, hw)
-        m = round(s.margin * k.size / s.size)  # mirrored margin, cropped after
-        batch_k, x = grow(batch_k, m), grow(np.asarray(x), m)
-        mask_k = None if mask is None else grow(region_masks.at_size(mask, hw)[None], m)
-        tall = spatial.padded_height(hw[0] + 2 * m, program)  # spatial sharding: rows mirrored below, cropped after
-        batch_k, x = spatial.pad_rows(batch_k, tall), spatial.pad_rows(x, tall)
-        mask_k = None if mask_k is None else spatial.pad_rows(mask_k, tall)[0]
-        targets = objective.targets.build(params, batch_k, styles_k, program, blend, mask_k, s.seed)
+    """:func:`stylize_batch` under resolved settings ``s``: load and check the pictures, build the stages once
+    (:func:`jax_nst.controls.coarse_to_fine.stages`), optimize stage by stage.
+
+    ``inputs`` gives the terms that take one their input by term name, at the content's size
+    (``{"temporal": Temporal(...)}`` ties a video frame to the previous stylized frame:
+    :mod:`jax_nst.objective.terms.temporal`); ``cells`` gives each content its own traced values (a weight
+    grid: one Settings per content, one program). ``optimize`` optimizes one stage (default :func:`optimize_stage`;
+    another optimizer, or a fake in tests, takes its place here).
+    """
+    inputs = dict(inputs or {})
+    batch, style_images, mask = load(contents, style, s, masks, inputs)
+    seen, seen_styles = color.prepare(s.preserve_colors, batch, style_images)
+    plan = coarse_to_fine.stages(s, batch.shape[1:3], seen_styles, mask, list(inputs), cells)
+    _check_sizes(plan)
+    params = load_params(weights, s.model, trust_weights)
+    blend = None if mask is not None else styles.blend_weights(s, len(style_images))
+    relay = None if callback is None else coarse_to_fine.Relay(callback, sum(k.settings.steps for k in plan))
+    x = None
+    for k in plan:
+        content = k.fit(seen)
+        x = k.fit(_initial(init, k, seen) if x is None else x)
+        targets = objective.targets.build(params, content, k.styles, k.program, blend, k.masks, s.seed)
         if inputs:
-            targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, hw, m) for n, v in inputs.items()})
-        try:
-            hyper = None if cells is None else optimize.stack([c.hyper() for c in per_cell[j]])
-            x = _optimize(params, _start(x, targets, s), targets, program, k, relay, hw[0] + 2 * m, hyper, m)
-        except Exception as e:  # noqa: BLE001 - XLA's RESOURCE_EXHAUSTED becomes one line with a size that fits
-            if memory.out_of_memory(e) and not isinstance(e, NSTError):
-                raise memory.out_of_memory_error(hw, program, len(raw)) from None
-            raise
+            targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, k.shape, k.margin)
+                                               for n, v in inputs.items()})
+        x = _guarded(optimize or optimize_stage, params, _start(x, targets, s), targets, k, relay)
         if relay is not None:
             relay.next_scale()
     if mask is not None:
@@ -172,34 +150,64 @@ def run(
     return color.finish(s.preserve_colors, x, batch)
 
 
+def load(contents: Sequence[images.ImageSource], style: images.ImageSource | Sequence[images.ImageSource],
+         s: Settings, masks: Sequence[images.ImageSource] | None = None, inputs: Mapping[str, Any] | None = None,
+         ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+    """The contents as one batch (B, H, W, 3) at ``s.size``, the style images and the masks (H, W, R) or None,
+    checked against ``s``; a run that would not fit in memory is refused before any large array is made."""
+    if len(contents) == 0:
+        raise NSTError("no content images given")
+    if s.spatial > 1:
+        spatial.check(s, len(contents), list(inputs or {}))
+    raw = [images.load_image(c, at_least=s.size) for c in contents]
+    shapes = {tuple(d + 2 * s.margin for d in images.fit_long_side(*r.shape[:2], s.size)) for r in raw}
+    per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
+    memory.check_fits(max(shapes), s, per_device)
+    batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
+    style_images = styles.load_styles(style, s)
+    if masks is not None and s.style_blend_weights is not None:
+        raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
+    if masks is not None and not objective.style_losses.get(s.style_loss).masks:
+        raise NSTError(f"masks guide Gram matrices; style_loss {s.style_loss!r} does not take masks (use gram)")
+    mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_images))
+    return batch, style_images, mask
+
+
 def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray:
-    """x⁽⁰⁾ made grey for luminance-only transfer and equal to the content where masks keep it."""
-    if s.preserve_colors == "luminance":
-        x = color.grey(color.luminance(x))
+    """x⁽⁰⁾ in the space the optimizer works in (:func:`jax_nst.controls.color.working`) and equal to the content
+    where masks keep it."""
+    x = color.working(s.preserve_colors, x)
     if targets.keep is not None:
         x = guided.composite(x, targets.pixels, targets.keep)
     return np.asarray(x, np.float32)
 
 
-def grow(batch: np.ndarray, m: int) -> np.ndarray:
-    """(B, H, W, C) images with ``m`` px mirrored onto every side (``margin``: the picture's edges are then
-    inside the network's maps); :func:`_optimize` crops them off."""
-    return batch if m == 0 else np.pad(batch, ((0, 0), (m, m), (m, m), (0, 0)), mode="symmetric")
+StageOptimizer = Callable[[vgg.Params, np.ndarray, objective.Targets, coarse_to_fine.Stage, "Callback | None"],
+                         np.ndarray]
+"""What optimizes one stage: (params, x (B, height, w + 2m, 3), targets, stage, callback) → (B, h, w, 3) pictures."""
 
 
-def _optimize(params, x, targets, program: Program, s: Settings, callback: Callback | None,
-              height: int | None = None, hyper: Any = None, margin: int = 0) -> np.ndarray:
-    """Run ``s.steps`` steps in device-side chunks of ``s.report_every``; report after each.
+def _guarded(optimize: StageOptimizer, params: vgg.Params, x: np.ndarray, targets: objective.Targets,
+             stage: coarse_to_fine.Stage, callback: Callback | None) -> np.ndarray:
+    """``optimize(...)``, with XLA's RESOURCE_EXHAUSTED turned into one line that names a size that fits."""
+    try:
+        return optimize(params, x, targets, stage, callback)
+    except Exception as e:  # noqa: BLE001
+        if memory.out_of_memory(e) and not isinstance(e, NSTError):
+            raise memory.out_of_memory_error(stage.shape, stage.program, x.shape[0]) from None
+        raise
 
-    ``height``: the rows to report and return (spatial sharding's mirrored rows below it are dropped), of
-    which ``margin`` px on every side are cropped off too;
-    ``hyper``: each image's traced values (batched), default ``s.hyper()`` for all.
 
-    A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image, ``loop.one_by_one_default``).
-    A larger batch is sharded over the local devices (padded to a multiple of them; padding dropped);
-    one image with ``program.spatial`` > 1 has its rows split over the devices.
+def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets, stage: coarse_to_fine.Stage,
+                   callback: Callback | None = None) -> np.ndarray:
+    """Optimize the batch ``x`` (B, height, w + 2m, 3) for ``stage.settings.steps`` steps in device-side chunks of
+    ``report_every``, reporting after each; returns the (B, h, w, 3) pictures, padding and margin cropped off.
+
+    A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image,
+    ``loop.one_by_one_default``), sharded over the local devices; one image with ``program.spatial`` > 1 has its
+    rows split over the devices.
     """
-    b = x.shape[0]
+    s, program, hyper, b = stage.settings, stage.program, stage.hyper, x.shape[0]
     batched = b > 1
     if not batched:
         x, targets = x[0], objective.first_image(targets)
@@ -212,6 +220,7 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
         params, x, targets = spatial.place(params, x, targets, program)
     state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
     first = np.atleast_1d(np.asarray(loop.losses(params, x, targets, hyper)["total"]))[:b], _saturated(x)[:b]
+    picture = lambda: stage.crop(optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b])  # noqa: E731
     while done < s.steps:
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, hyper, n)
@@ -219,14 +228,8 @@ def _optimize(params, x, targets, program: Program, s: Settings, callback: Callb
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
         _check_progress(first, (parts["total"], _saturated(x)[:b] if done >= s.steps else None), done, s)
         if callback is not None:
-            callback(Progress(done, s.steps, evals, parts, _picture(x, state, program, b, height, margin)))
-    return _picture(x, state, program, b, height, margin)
-
-
-def _picture(x: Any, state: Any, program: Program, b: int, height: int | None, margin: int) -> np.ndarray:
-    """The (b, H, W, 3) pictures of a run's state: the first ``height`` rows, less ``margin`` px on every side."""
-    out = optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b, :height]
-    return out[:, margin:out.shape[1] - margin, margin:out.shape[2] - margin]
+            callback(Progress(done, s.steps, evals, parts, picture()))
+    return picture()
 
 
 SATURATED = 0.5
@@ -254,6 +257,12 @@ def _check_progress(first: tuple, now: tuple, step: int, s: Settings) -> None:
                        f"and {sat[i]:.0%} of the pixel values are at 0 or 1; {advice}")
 
 
+def load_params(weights: str | os.PathLike | None = None, model: str = "vgg19", trust: bool = False) -> vgg.Params:
+    """The checked VGG params of ``weights`` (default: the shipped file of ``model``) on the device; loaded once per
+    file version, so batch jobs and studies that call this often read the file once."""
+    return _params(*_weights_key(weights, model), trust)
+
+
 def _weights_key(weights: str | os.PathLike | None, model: str) -> tuple[str, int, int, str]:
     """(path, mtime, size, model) of the weights file: a changed or replaced file is loaded again."""
     path = vgg.resolve_weights(weights, model)
@@ -276,17 +285,17 @@ def _loop(program: Program, batched: bool) -> optimize.Loop:
     return optimize.make_loop(program, batched)
 
 
-def _initial(init: Any, s: Settings, batch: jax.Array, style: jax.Array) -> jax.Array:
-    """The starting image(s) x⁽⁰⁾ for each content in ``batch``."""
-    b, h, w, _ = batch.shape
+def _initial(init: Any, stage: coarse_to_fine.Stage, batch: np.ndarray) -> np.ndarray:
+    """The starting image(s) x⁽⁰⁾ for each content of ``batch`` (B, H, W, 3), at ``batch``'s or the stage's shape."""
+    b, (h, w) = batch.shape[0], stage.shape
     if not _is_mode(init):
         start = images.resize(images.load_image(init), h, w)
     elif init == "content":
         return batch
     elif init == "noise":
-        start = _noise(s.seed, h, w)
+        start = _noise(stage.settings.seed, h, w)
     else:
-        start = images.resize(np.asarray(style), h, w)
+        start = images.resize(np.asarray(stage.styles[0]), h, w)
     return np.broadcast_to(np.asarray(start, np.float32), (b, h, w, 3))
 
 
@@ -307,21 +316,15 @@ def _same_shape(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return arrays
 
 
-def _check_size(hw: Sequence[int], s: Settings, what: str = "content image") -> None:
-    need = vgg.min_side(s.layers, s.model)
-    if min(hw) < need:
-        raise NSTError(
-            f"{what} is {hw[1]}×{hw[0]} px; layers up to {s.layers[-1]} need at least {need} px per side"
-        )
-
-
-def _check_scales(s: Settings, hw: Sequence[int], style_imgs: list[np.ndarray]) -> None:
-    """Every scale's content and style images are large enough for the layers."""
-    for k in schedule.plan(s):
-        where = "" if k.size == s.size else f" at scale {k.size} px"
-        _check_size(schedule.shape_at(hw, k.size), k, "content image" + where)
-        for img in style_imgs:
-            _check_size(schedule.shape_at(img.shape[:2], styles.style_side(s, k.size)), k, "style image" + where)
+def _check_sizes(plan: Sequence[coarse_to_fine.Stage]) -> None:
+    """Every stage's content and style images are large enough for its layers."""
+    for k in plan:
+        where = "" if k is plan[-1] else f" at scale {k.settings.size} px"
+        need = vgg.min_side(k.settings.layers, k.settings.model)
+        for what, (h, w) in [("content image", k.shape), *(("style image", i.shape[:2]) for i in k.styles)]:
+            if min(h, w) < need:
+                raise NSTError(f"{what}{where} is {w}×{h} px; layers up to {k.settings.layers[-1]} need at least "
+                               f"{need} px per side")
 
 
 def first(p: Progress) -> Progress:

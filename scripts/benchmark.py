@@ -47,7 +47,7 @@ import optax
 
 import jax_nst
 from jax_nst import doctor, images, objective, optimize, samples, vgg
-from jax_nst.controls import schedule, styles
+from jax_nst.controls import coarse_to_fine, styles
 from jax_nst.optimize import memory
 from jax_nst.settings import Settings
 
@@ -302,7 +302,7 @@ def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int,
     label = f"jax lbfgs{' coarse-to-fine' if coarse_steps else ''}{'' if lbfgs_memory is None else f' m={lbfgs_memory}'}"
     params = jax.device_put(vgg.load_params())
     content, style = pair(size, full)
-    plan = [(k, *scale_problem(params, content, style, full, k)) for k in schedule.plan(full)]
+    plan = [(k, *scale_problem(params, content, style, full, k)) for k in coarse_to_fine.plan(full)]
     points, steps = count_to_target(params, plan, size, target, max_evals)
     reached = target is not None and points[-1][1] <= target
     seconds, evals = timed_run(params, plan, steps, full.report_every)
@@ -351,15 +351,15 @@ def timed_run(params: Any, plan: list, final_steps: int, chunk: int) -> tuple[fl
 def enter_scale(params: Any, loop: Any, c: jax.Array, targets: Any, k: Settings, x: Any) -> tuple:
     """(x, hyper, initial state) at the start of scale ``k``: the content ``c`` first, else the previous
     scale's x resized to ``c``'s shape (one evaluation: L-BFGS's f(x), ∇f(x))."""
-    x = c if x is None else jnp.asarray(schedule.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
+    x = c if x is None else jnp.asarray(coarse_to_fine.resize_batch(np.asarray(x)[None], c.shape[:2])[0])
     hyper = k.hyper()
     return x, hyper, loop.init(params, x, targets, hyper)
 
 
 def scale_problem(params: Any, content: np.ndarray, style: np.ndarray, full: Settings, k: Settings):
     """(compiled loop, start content, targets) of one scale, compiled and run once before timing."""
-    hw = schedule.shape_at(content.shape[:2], k.size)
-    c = jnp.asarray(schedule.resize_batch(content[None], hw)[0])
+    hw = coarse_to_fine.shape_at(content.shape[:2], k.size)
+    c = jnp.asarray(coarse_to_fine.resize_batch(content[None], hw)[0])
     targets = targets_for(params, c, jnp.asarray(styles.at_scale([style], full, k.size)[0]), k)
     loop = optimize.make_loop(k.program())
     state = loop.init(params, c, targets, k.hyper())

@@ -33,7 +33,7 @@ from jax_nst.video.flicker import warping_error
 
 def style_loss(frames: np.ndarray, style: np.ndarray, s: Settings) -> float:
     """Mean over frames of L_style (the paper's Gram loss, all style layers) of each stylized frame."""
-    params = api._params(*api._weights_key(None, s.model))
+    params = api.load_params(None, s.model)
     program = s.program()
     values = []
     for frame in frames:

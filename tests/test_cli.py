@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jax_nst import api, cli, vgg
+from jax_nst import api, cli, progress, vgg
+from jax_nst.controls import coarse_to_fine
 from jax_nst.errors import NSTError
 from jax_nst.cli import demo as cli_demo
 from jax_nst.cli import run as cli_run
@@ -116,11 +117,15 @@ def test_layers_command(model, capsys) -> None:
 
 
 def fake_stylize(calls: list) -> object:
-    """A stand-in for ``api.stylize`` that records its arguments and returns a grey image."""
+    """A stand-in for ``api.stylize`` that records its arguments, reports the last step as ``stylize`` does and
+    returns a grey image."""
 
     def stylize(content, style, **kwargs):
         calls.append((content, style, kwargs))
-        return np.full((26, 32, 3), 0.5, np.float32)
+        image, steps = np.full((26, 32, 3), 0.5, np.float32), sum(k.steps for k in coarse_to_fine.plan(kwargs["settings"]))
+        if kwargs.get("callback") is not None:
+            kwargs["callback"](api.Progress(steps, steps, steps, dict.fromkeys(progress.PARTS, 1.0), image))
+        return image
 
     return stylize
 

@@ -29,7 +29,7 @@ def test_bad_margins_are_refused(content_small, style_small):
 
 def test_a_grown_video_frame_keeps_its_temporal_loss():
     """The margin around a video frame: x_{t−1} and the flow grown with it, L_temporal unchanged."""
-    from jax_nst.api import grow
+    from jax_nst.controls.coarse_to_fine import grow
     from jax_nst.objective.terms import temporal
 
     rng = np.random.default_rng(0)

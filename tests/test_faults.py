@@ -146,7 +146,7 @@ def test_running_out_of_memory_in_xla_is_one_line(tmp_path, capsys, monkeypatch)
     def exhausted(*args, **kwargs):
         raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 123456789 bytes.")
 
-    monkeypatch.setattr(api, "_optimize", exhausted)
+    monkeypatch.setattr(api, "optimize_stage", exhausted)
     out = tmp_path / "o.png"
     assert cli.main([str(samples.CONTENT), str(samples.STYLE), "-o", str(out), *FAST]) == 1
     line = one_error_line(capsys)

@@ -8,7 +8,7 @@ from PIL import Image
 
 import jax_nst
 from jax_nst import cli
-from jax_nst.controls import grid
+from jax_nst.controls import grids
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -16,23 +16,23 @@ import tiny
 
 
 def test_cells_vary_the_first_option_fastest():
-    cells = grid.cells(Settings(), {"style_weight": (1e2, 1e3), "tv_weight": (1.0, 2.0, 3.0)})
+    cells = grids.cells(Settings(), {"style_weight": (1e2, 1e3), "tv_weight": (1.0, 2.0, 3.0)})
     assert [(c.style_weight, c.tv_weight) for c in cells] == [(1e2, 1.0), (1e3, 1.0), (1e2, 2.0), (1e3, 2.0),
                                                               (1e2, 3.0), (1e3, 3.0)]
     assert len({c.program() for c in cells}) == 1
 
 
 def test_bad_grids_are_refused():
-    assert grid.parse("style-weight=1e2, 1e3") == ("style_weight", (100.0, 1000.0))
+    assert grids.parse("style-weight=1e2, 1e3") == ("style_weight", (100.0, 1000.0))
     for text in ("style_weight", "style_weight=", "style_weight=a,b"):
         with pytest.raises(NSTError, match="a grid is NAME=V1,V2"):
-            grid.parse(text)
+            grids.parse(text)
     with pytest.raises(NSTError, match="not 'size'"):
-        grid.cells(Settings(), {"size": (64, 128)})
+        grids.cells(Settings(), {"size": (64, 128)})
     with pytest.raises(NSTError, match="change the compiled program"):
-        grid.cells(Settings(), {"style_weight": (0.0, 1e3)})
+        grids.cells(Settings(), {"style_weight": (0.0, 1e3)})
     with pytest.raises(NSTError, match="must be a finite number"):
-        grid.cells(Settings(), {"style_weight": (-1.0,)})
+        grids.cells(Settings(), {"style_weight": (-1.0,)})
 
 
 def test_each_cell_equals_stylize_with_its_values(content_small, style_small):

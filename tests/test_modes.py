@@ -58,7 +58,8 @@ def test_presets():
 
 def test_preset_reaches_stylize(content_small, style_small, monkeypatch):
     seen = []
-    monkeypatch.setattr(jax_nst.api, "_optimize", lambda params, x, targets, prog, s, cb, *_: seen.append(s) or np.asarray(x))
+    monkeypatch.setattr(jax_nst.api, "optimize_stage", lambda params, x, targets, stage, cb: seen.append(stage.settings)
+                        or stage.crop(x))
     jax_nst.stylize(content_small, style_small, size=32, steps=1, preset="gatys2016-content-conv2_2")
     assert seen[0].content_layers == {"conv2_2": 1.0} and seen[0].style_weight == pytest.approx(1e3)
     assert seen[0].normalization == "paper"

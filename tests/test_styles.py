@@ -57,7 +57,8 @@ def stripes(period: int, size: int = 64) -> np.ndarray:
 
 def test_smaller_style_scale_asks_for_finer_texture(params, monkeypatch):
     seen = []
-    monkeypatch.setattr(api, "_optimize", lambda p, x, targets, prog, s, cb, *_: seen.append((targets, s)) or np.asarray(x))
+    monkeypatch.setattr(api, "optimize_stage", lambda p, x, targets, stage, cb: seen.append((targets, stage.settings))
+                        or stage.crop(x))
     opts = dict(size=64, steps=1, content_weight=0.0, style_layers=["conv1_1", "conv2_1", "conv3_1"])
     for scale in (1.0, 0.5):
         jax_nst.stylize(stripes(16), stripes(16), style_scale=scale, **opts)

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Callable, Iterable
 
 from .. import images, vgg
-from ..controls import grid as grids
+from ..controls import grids
 from ..controls import presets
 from ..errors import NSTError
 from ..jobs import buckets

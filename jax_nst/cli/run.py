@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import api, images, progress
-from ..controls import grid as grids
-from ..controls import presets, schedule
+from ..controls import grids, presets
 from ..settings import INITS, Settings
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG  # noqa: F401 (re-exported for the subcommands)
 from .flags import settings_options
@@ -61,8 +60,8 @@ class Reporter:
 
     NOTE = "compiling the optimization for this image size (a first run of a size takes longest)…"
 
-    def __init__(self, steps: int, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
-        self.steps, self.out, self.save_every, self.quiet = steps, out, save_every, quiet
+    def __init__(self, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
+        self.steps, self.out, self.save_every, self.quiet = 0, out, save_every, quiet
         self.bar = None
         self.noted = not quiet and sys.stderr.isatty()
         if self.noted:
@@ -81,6 +80,7 @@ class Reporter:
             from tqdm import tqdm
 
             self._unnote()
+            self.steps = p.steps  # over all scales
             self.bar = tqdm(total=self.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
         losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in progress.PARTS if k == "total" or p.losses[k])
         self.bar.set_postfix_str(losses, refresh=False)
@@ -125,8 +125,7 @@ def stylize_to_file(
 
     ``also`` is a second progress callback; ``extra`` goes to ``stylize`` (e.g. masks).
     """
-    steps = schedule.total_steps(settings)
-    reporter = Reporter(steps, out, save_every, quiet)
+    reporter = Reporter(out, save_every, quiet)
     start = time.perf_counter()
     try:
         result = api.stylize(content, style, weights=weights, init=init, callback=progress.chain(reporter, also),
@@ -137,14 +136,14 @@ def stylize_to_file(
     reporter.close()
     images.save_image(result, out)
     h, w = result.shape[:2]
-    return f"({w}x{h}, {steps} steps, {time.perf_counter() - start:.1f} s)"
+    return f"({w}x{h}, {reporter.steps} steps, {time.perf_counter() - start:.1f} s)"
 
 
 def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, grid: grids.Grid,
              **extra: Any) -> int:
     """Stylize every cell of ``grid`` in one batch (progress of the first cell shown); write the contact sheet."""
     out = pathlib.Path(args["output"])
-    reporter = Reporter(schedule.total_steps(settings), out, None, args.get("quiet", False))
+    reporter = Reporter(out, None, args.get("quiet", False))
     start = time.perf_counter()
     try:
         result = api.stylize_grid(content, style, grid, weights=args.get("weights"), init=init, settings=settings,

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .. import images
-from ..controls import grid as grids
+from ..controls import grids
 from ..controls import styles
 from . import flags, run
 

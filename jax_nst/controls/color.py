@@ -86,6 +86,11 @@ def prepare(mode: str | None, contents: np.ndarray, styles: Sequence[np.ndarray]
     return contents, list(styles)
 
 
+def working(mode: str | None, pictures: np.ndarray) -> np.ndarray:
+    """``pictures`` in the space the optimization works in: grey luminance for "luminance", else as they are."""
+    return grey(luminance(pictures)) if mode == "luminance" else pictures
+
+
 def finish(mode: str | None, stylized: np.ndarray, contents: np.ndarray) -> np.ndarray:
     """The final image(s): with "luminance", the stylized Y recombined with the contents' chrominance."""
     return keep_chrominance(stylized, contents) if mode == "luminance" else stylized

@@ -32,7 +32,7 @@ def evaluate(
     if targets.keep is not None:
         x = composite(x, targets.pixels, targets.keep)
     active = terms_of(program)
-    conv = program.conv if program.spatial == 1 else vgg.bands.Halo(program.spatial, program.conv)
+    conv = program.conv if program.spatial == 1 else vgg.row_bands.Halo(program.spatial, program.conv)
     on_features = [t for t in active if t.layers]
 
     def tap(layer: str, f: jax.Array) -> dict[str, jax.Array]:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import vgg
-from ..vgg import bands as rows
+from ..vgg import row_bands
 
 EPS = 1e-8
 
@@ -56,14 +56,14 @@ def guided_gram(features: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Ar
     """
     n, r = features.shape[-1], guide.shape[-1]
     f, t2 = features.reshape(-1, n), jnp.square(guide).reshape(-1, r)
-    g = rows.total(jnp.einsum("kr,ki,kj->rij", t2, f, f), bands)
-    return g / jnp.maximum(rows.total(t2.sum(axis=0), bands), EPS)[:, None, None]
+    g = row_bands.total(jnp.einsum("kr,ki,kj->rij", t2, f, f), bands)
+    return g / jnp.maximum(row_bands.total(t2.sum(axis=0), bands), EPS)[:, None, None]
 
 
 def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
     """E_l = Σ_r a_r Σ (G_r − A_r)² / (4 N²), a_r = Σ_k T_r,k² / M; equals E_l for one all-ones mask."""
     n = features.shape[-1]
-    share = rows.total(jnp.sum(jnp.square(guide), axis=(0, 1)), bands) / (guide.shape[0] * guide.shape[1] * bands)
+    share = row_bands.total(jnp.sum(jnp.square(guide), axis=(0, 1)), bands) / (guide.shape[0] * guide.shape[1] * bands)
     diff = guided_gram(features, guide, bands) - target_grams
     return jnp.sum(share * jnp.sum(jnp.square(diff), axis=(-2, -1))) / (4.0 * n * n)
 

@@ -42,10 +42,10 @@ BATCHED = ("content", "pixels")
 
 def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Any) -> dict[str, jax.Array]:
     """F_l of ``layers`` for a batch (B, H, W, 3); with ``program.spatial`` > 1 band by band over the devices
-    when the height splits into bands (:func:`jax_nst.vgg.bands.row_multiple`; a style image may not), else on one."""
-    q = vgg.bands.row_multiple(layers, program.spatial, program.model) if layers else 1
+    when the height splits into bands (:func:`jax_nst.vgg.row_bands.row_multiple`; a style image may not), else on one."""
+    q = vgg.row_bands.row_multiple(layers, program.spatial, program.model) if layers else 1
     bands = program.spatial if batch.shape[1] % q == 0 else 1
-    return vgg.bands.banded_features(params, batch, layers, bands, program.conv, pooling=program.pooling,
+    return vgg.row_bands.banded_features(params, batch, layers, bands, program.conv, pooling=program.pooling,
                                      model=program.model, precision=program.precision, padding=program.padding)
 
 

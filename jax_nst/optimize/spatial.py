@@ -2,13 +2,13 @@
 
 The objective runs under ``jax.shard_map``: each device evaluates the VGG pass and the terms on its
 band, the convolutions exchange one-row halos with the neighbouring bands, and Grams and sums are
-summed over the bands (:mod:`jax_nst.vgg.bands`), so L_total and ∇L equal the one-device values.
+summed over the bands (:mod:`jax_nst.vgg.row_bands`), so L_total and ∇L equal the one-device values.
 The optimizer around it is ordinary ``jit`` code on the row-sharded image: its dot products become
 all-reduces, its history of image-sized vectors stays split. Per device, activations and optimizer
 state take ~1/D of the memory; the VGG params, prepared kernels and style Grams are replicated.
 
 Each band must pool evenly down to the deepest layer, so the height is a multiple of D·2^pools
-(:func:`jax_nst.vgg.bands.row_multiple`); ``stylize`` pads the content at the bottom by mirroring and crops the result.
+(:func:`jax_nst.vgg.row_bands.row_multiple`); ``stylize`` pads the content at the bottom by mirroring and crops the result.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .. import objective, vgg
 from ..errors import NSTError
 from ..objective import Targets, style_losses, terms
 
-ROWS = PartitionSpec(vgg.bands.AXIS)
+ROWS = PartitionSpec(vgg.row_bands.AXIS)
 SHARED = PartitionSpec()
 
 
@@ -41,15 +41,15 @@ def check(s: Any, contents: int, inputs: Sequence[str] = ()) -> None:
         splits = ", ".join(n for n, loss in style_losses.LOSSES.items() if loss.spatial)
         raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "
                        f"features at once); use {splits} with spatial")
-    vgg.bands.mesh(s.spatial)
+    vgg.row_bands.mesh(s.spatial)
     if contents != 1:
         raise NSTError(f"spatial sharding stylizes one image at a time over {s.spatial} devices; got {contents} "
                        "content images (give one, or leave spatial at 1 to spread a batch over the devices)")
 
 
 def padded_height(h: int, program: Any) -> int:
-    """``h`` rounded up to a multiple of D·2^pools of the deepest layer (:func:`jax_nst.vgg.bands.row_multiple`)."""
-    q = vgg.bands.row_multiple(program.layers, program.spatial, program.model)
+    """``h`` rounded up to a multiple of D·2^pools of the deepest layer (:func:`jax_nst.vgg.row_bands.row_multiple`)."""
+    q = vgg.row_bands.row_multiple(program.layers, program.spatial, program.model)
     return -(-h // q) * q
 
 
@@ -68,7 +68,7 @@ def target_specs(targets: Targets) -> Targets:
 
 def evaluate(program: Any) -> Callable:
     """``objective.evaluate`` with the same signature, run band by band over ``program.spatial`` devices."""
-    mesh = vgg.bands.mesh(program.spatial)
+    mesh = vgg.row_bands.mesh(program.spatial)
 
     def fn(params, prepared, x, targets, hyper, program_, remat=False):
         band = functools.partial(objective.evaluate, program=program_, remat=remat)
@@ -81,7 +81,7 @@ def evaluate(program: Any) -> Callable:
 
 def place(params: Any, x: np.ndarray, targets: Targets, program: Any) -> tuple[Any, jax.Array, Targets]:
     """(params, x, targets) of one image on the row mesh: x and the per-position targets split, the rest replicated."""
-    mesh = vgg.bands.mesh(program.spatial)
+    mesh = vgg.row_bands.mesh(program.spatial)
     put = lambda tree, spec: jax.device_put(tree, NamedSharding(mesh, spec))  # noqa: E731
     specs = target_specs(targets)
     fields = {f: put(getattr(targets, f), getattr(specs, f)) for f in Targets._fields if getattr(targets, f) is not None}

@@ -1,6 +1,6 @@
 """VGG-19 and VGG-16: the layer table, convolution implementations, the Flax module and weight files."""
 
-from . import bands
+from . import row_bands
 from .conv import DEFAULT as DEFAULT_CONV
 from .conv import WINOGRAD_MIN_CHANNELS, Conv, Direct, Fast, adjoint_kernel, lax_conv, winograd, winograd_kernel
 from .layers import (

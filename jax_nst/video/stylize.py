@@ -125,9 +125,7 @@ def _frames(clip: io.Clip, s: Settings, later: Settings, run: Callable, store: "
 def _ties(frame: np.ndarray, previous_input: np.ndarray, previous: np.ndarray, s: Settings) -> temporal.Temporal:
     """x_{t−1} in the space the optimizer works in, the flow from frame t to t−1 and its consistency c."""
     backward, certainty = flow.between(frame, previous_input)
-    if s.preserve_colors == "luminance":  # the optimizer works on grey luminance (``api._start``)
-        previous = color.grey(color.luminance(previous))
-    return temporal.Temporal(np.asarray(previous, np.float32), backward, certainty)
+    return temporal.Temporal(np.asarray(color.working(s.preserve_colors, previous), np.float32), backward, certainty)
 
 
 def _frames_dir(target: pathlib.Path) -> pathlib.Path:

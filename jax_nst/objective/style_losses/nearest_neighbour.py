@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...vgg import bands as row_bands
+from ...vgg import row_bands
 from . import StyleLoss
 
 VECTORS = 4096

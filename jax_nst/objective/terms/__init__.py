@@ -9,7 +9,7 @@ image). A feature term is a sum over its layers, so the objective may evaluate i
 
 Shapes: a feature map F_l is (H_l, W_l, N_l) with N_l filters and M_l = H_l·W_l positions; an image is
 (H, W, 3). Under spatial sharding (``program.spatial`` = D > 1) each device evaluates the terms on its band
-of rows (:mod:`jax_nst.vgg.bands`): sums over positions are summed over the bands.
+of rows (:mod:`jax_nst.vgg.row_bands`): sums over positions are summed over the bands.
 
 Normalization "size" scales the terms that grow with the pixel count (L_content, L_TV) to their value for a
 512² image, so the same α, β, γ give the same balance at every size; "paper" keeps the paper's plain sums.

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from ... import vgg
-from ...vgg import bands as row_bands
+from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
 

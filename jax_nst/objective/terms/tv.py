@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ...vgg import bands as row_bands
+from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst.controls import schedule
+from jax_nst.controls import coarse_to_fine
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -15,14 +15,14 @@ import tiny
 
 def test_plan_sizes_steps_and_style_weights():
     s = Settings(size=256, steps=50, style_weight=1e3, scales=(64, 128), scale_steps=(30, 20))
-    plan = schedule.plan(s)
+    plan = coarse_to_fine.plan(s)
     assert [(k.size, k.steps) for k in plan] == [(64, 30), (128, 20), (256, 50)]
     assert [k.style_weight for k in plan] == [1e3, 1e3, 1e3]  # size normalization: the same β at every scale
-    paper = schedule.plan(s.replace(normalization="paper"))
+    paper = coarse_to_fine.plan(s.replace(normalization="paper"))
     assert [k.style_weight for k in paper] == [1e3 / 16, 1e3 / 4, 1e3]  # plain sums: β_k = β (s_k/S)²
-    assert all(k.scales == () for k in plan) and schedule.total_steps(s) == 100
-    assert schedule.plan(Settings(size=64)) == [Settings(size=64)]
-    assert schedule.halvings(512, 2) == (128, 256) and schedule.halvings(64, 3) == (16, 32)
+    assert all(k.scales == () for k in plan) and sum(k.steps for k in coarse_to_fine.plan(s)) == 100
+    assert coarse_to_fine.plan(Settings(size=64)) == [Settings(size=64)]
+    assert coarse_to_fine.halvings(512, 2) == (128, 256) and coarse_to_fine.halvings(64, 3) == (16, 32)
     assert Settings(size=256, steps=7, scales=(64,)).replace() == Settings(size=256, steps=7, scales=[64])
 
 
