@@ -14,7 +14,7 @@ from .controls import coarse_to_fine, color, grids, presets, region_masks, style
 from .errors import NSTError
 from .objective import guided
 from .optimize import memory, sharding, spatial
-from .settings import INITS, Program, Settings
+from .settings import INITS, Options, Program, Settings, Unpack, with_options
 
 
 class Progress(NamedTuple):
@@ -34,6 +34,7 @@ class Progress(NamedTuple):
 Callback = Callable[[Progress], None]
 
 
+@with_options
 def stylize(
     content: images.ImageSource,
     style: images.ImageSource | Sequence[images.ImageSource],
@@ -41,7 +42,7 @@ def stylize(
     weights: str | os.PathLike | None = None,
     init: Any = "content",
     callback: Callback | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> np.ndarray:
     """Stylize one content image; returns a float32 (H, W, 3) RGB numpy array in [0, 1].
 
@@ -56,6 +57,7 @@ def stylize(
     return stylize_batch([content], style, weights=weights, init=init, callback=relay, **options)[0]
 
 
+@with_options
 def stylize_batch(
     contents: Sequence[images.ImageSource],
     style: images.ImageSource | Sequence[images.ImageSource],
@@ -67,7 +69,7 @@ def stylize_batch(
     preset: str | None = None,
     settings: Settings | None = None,
     trust_weights: bool = False,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> np.ndarray:
     """Stylize several contents in one compiled computation; returns (B, H, W, 3) float32 in [0, 1].
 
@@ -90,11 +92,12 @@ def stylize_batch(
                trust_weights=trust_weights)
 
 
+@with_options
 def stylize_grid(
     content: images.ImageSource, style: images.ImageSource | Sequence[images.ImageSource], grid: grids.Grid, *,
     weights: str | os.PathLike | None = None, init: Any = "content", callback: Callback | None = None,
     masks: Sequence[images.ImageSource] | None = None, preset: str | None = None, settings: Settings | None = None,
-    trust_weights: bool = False, **options: Any,
+    trust_weights: bool = False, **options: Unpack[Options],
 ) -> np.ndarray:
     """One content under every combination of ``grid``'s values, in one compiled batch: (G, H, W, 3).
 

@@ -5,6 +5,7 @@ Images inside the library are float32 arrays of shape (H, W, 3), RGB, in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -12,7 +13,7 @@ import os
 import pathlib
 import tempfile
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -468,31 +469,41 @@ def encode(img: Any, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic(data: bytes, path: PathLike, mode: int | None = None) -> pathlib.Path:
-    """Put ``data`` at ``path`` completely or not at all: temp file beside it, write, fsync, rename.
+@contextlib.contextmanager
+def replacing(path: PathLike, what: str = "image", mode: int | None = None) -> Iterator[pathlib.Path]:
+    """The one way files are written: a temp file beside ``path`` for the block to write; when the block ends it is
+    fsync-ed and renamed onto ``path``, so ``path`` is whole or untouched.
 
-    Any failure (a full disk in the write, the fsync or the rename; an interrupt) removes the temp
-    file and leaves an existing ``path`` as it was. OSError becomes a one-line NSTError.
+    Any failure (a full disk in the write, the fsync or the rename; an interrupt) removes the temp file and leaves
+    an existing ``path`` as it was; OSError becomes the one line "cannot write ``what`` 'path': reason".
     """
-    path = pathlib.Path(path)
-    tmp = None
+    path, tmp = pathlib.Path(path), None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX)
+        os.close(fd)
+        tmp = pathlib.Path(name)
+        yield tmp
+        _sync_file(tmp)
         os.chmod(tmp, file_mode(path) if mode is None else mode)
         os.replace(tmp, path)
     except BaseException as err:
         if tmp is not None:
             _remove_quietly(tmp)
         if isinstance(err, OSError):
-            raise _write_error(path, err) from None
+            raise _write_error(path, err, what) from None
         raise
     _sync_folder(path.parent)
-    return path
+
+
+def write_atomic(data: bytes, path: PathLike, mode: int | None = None) -> pathlib.Path:
+    """Put ``data`` at ``path`` completely or not at all (:func:`replacing`)."""
+    with replacing(path, mode=mode) as tmp:
+        fd = os.open(tmp, os.O_WRONLY)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+    return pathlib.Path(path)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -500,6 +511,15 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _sync_file(path: pathlib.Path) -> None:
+    """fsync a written file, so the rename that follows never exposes unwritten blocks."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: pathlib.Path) -> None:
@@ -524,10 +544,10 @@ def _remove_quietly(name: str) -> None:
         pass
 
 
-def _write_error(path: pathlib.Path, err: OSError) -> NSTError:
-    """Build the NSTError for an image that could not be written."""
+def _write_error(path: pathlib.Path, err: OSError, what: str = "image") -> NSTError:
+    """Build the NSTError for a file that could not be written."""
     reason = err.strerror or str(err) or type(err).__name__
-    return NSTError(_one_line(f"cannot write image '{path}': {reason}"))
+    return NSTError(_one_line(f"cannot write {what} '{path}': {reason}"))
 
 
 def save_image(img: Any, path: PathLike) -> pathlib.Path:

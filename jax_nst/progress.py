@@ -102,13 +102,8 @@ def save_gif(
     images.check_writable_output(path.with_suffix(".png"))
     tiles = _frames(frames, width)
     durations = [ms] * (len(tiles) - 1) + [1000]
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with images.replacing(path, "animation") as tmp:
         tiles[0].save(tmp, format="GIF", save_all=True, append_images=tiles[1:], duration=durations, loop=0)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise NSTError(f"cannot write animation '{path}': {err.strerror or err}") from None
     return path
 
 
@@ -142,13 +137,11 @@ def save_loss_curve(recorder: Recorder, path: str | os.PathLike, title: str = ""
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with images.replacing(path, "loss plot") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 

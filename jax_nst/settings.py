@@ -11,10 +11,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
+import textwrap
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple, Sequence, Union
+from typing import Callable, Mapping, NamedTuple, Sequence, TypedDict, Union
 
 import numpy as np
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack  # noqa: F401 (re-exported with Options)
+else:  # pragma: no cover
+    from typing_extensions import Unpack  # noqa: F401 (re-exported with Options)
 
 from . import vgg
 from .objective import style_losses, terms
@@ -271,6 +278,89 @@ class Hyper(NamedTuple):
     style_layers: dict[str, np.ndarray]
     learning_rate: np.ndarray
     average: np.ndarray
+
+
+OPTION_DOCS: dict[str, str] = {
+    "size": "long side of the output in px",
+    "style_size": "long side the style image is resized to (None: the output's)",
+    "steps": "optimization steps at size (the coarse scales take scale_steps)",
+    "optimizer": "lbfgs (L-BFGS with a strong-Wolfe line search) or adam",
+    "learning_rate": "learning rate (L-BFGS: the line search's first step; None: 1 for L-BFGS, 0.02 for Adam)",
+    **{t.option: t.help for t in terms.TERMS.values()},
+    "content_layers": "content layers, each optionally name:weight (\"conv4_2,conv5_2:0.5\", a list, or {layer: w})",
+    "style_layers": "style layers, each optionally name:weight (a name without a weight gets 1/L)",
+    "init": "starting image: content, noise, style or an image (./content for a file named like one of those)",
+    "pooling": "pooling between VGG blocks: avg (the paper's) or max",
+    "seed": "random seed of the noise init and of random style losses",
+    "report_every": "steps between progress reports (each costs one forward pass)",
+    "lbfgs_memory": "L-BFGS history length",
+    "model": "backbone, each with its own weights: vgg19 or vgg16",
+    "scales": "coarse-to-fine: optimize at these long sides first, then at size",
+    "scale_steps": "steps at each of scales (None: steps each)",
+    "style_blend_weights": "weights of several style images, mixed at the Gram level (None: equal)",
+    "style_scale": "style image size relative to the output; small = finer texture",
+    "preserve_colors": "keep the content's colours: luminance (luminance-only transfer) or histogram (colour matching)",
+    "average": "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)",
+    "precision": "compute dtype of the VGG pass: float32, or bfloat16 with float32 accumulation",
+    "remat": "recompute activations in the backward pass: auto (when memory would not suffice), on, off",
+    "normalization": "size: weights mean the same at every size (as for 512² px); paper: the paper's plain sums",
+    "spatial": "split one image's rows over D local devices: the same result with ~1/D of the memory per device",
+    "padding": "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect",
+    "style_loss": "the style term: " + "; ".join(f"{n} ({loss.summary})" for n, loss in style_losses.LOSSES.items()),
+    "margin": "stylize this many px of mirrored content around the image and crop them off: no frame along the edges",
+}
+"""One line on each option of :class:`Settings`: the command line's help and the API's docstrings read it."""
+
+
+class Options(TypedDict, total=False):
+    """The options of ``stylize`` and its siblings as keyword arguments: every :class:`Settings` field but ``init``
+    (which ``stylize`` takes as an image too), with its type; a test keeps the two equal."""
+
+    size: int
+    style_size: int | None
+    steps: int
+    optimizer: str
+    learning_rate: float | None
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    content_layers: Layers
+    style_layers: Layers
+    pooling: str
+    seed: int
+    report_every: int
+    lbfgs_memory: int
+    model: str
+    scales: Sequence[int]
+    scale_steps: Sequence[int] | None
+    style_blend_weights: Sequence[float] | None
+    style_scale: float
+    preserve_colors: str | None
+    average: float
+    precision: str
+    remat: str
+    normalization: str
+    spatial: int
+    temporal_weight: float
+    padding: str
+    style_loss: str
+    margin: int
+
+
+def options_doc() -> str:
+    """Every option with its type, default and meaning, as a docstring section (:func:`with_options`)."""
+    lines = ["Options (keyword arguments; the fields of :class:`jax_nst.settings.Settings`, validated once):", ""]
+    for f in dataclasses.fields(Settings):
+        if f.name in Options.__annotations__:
+            lines.append(f"    {f.name}: {f.type} = {f.default!r}")
+            lines.append(f"        {OPTION_DOCS[f.name]}")
+    return "\n".join(lines)
+
+
+def with_options(fn: Callable) -> Callable:
+    """``fn`` with :func:`options_doc` appended to its docstring, so ``help(fn)`` lists every option."""
+    fn.__doc__ = f"{fn.__doc__.rstrip()}\n\n" + textwrap.indent(options_doc(), "    ")
+    return fn
 
 
 def _check_controls(s: Settings, set_) -> None:

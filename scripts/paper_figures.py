@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import jax_nst
-from jax_nst import images, modes, progress, samples
+from jax_nst import experiments, images, progress, samples
 from jax_nst.controls import presets
 
 LAYERS = presets.RECONSTRUCTION_LAYERS
@@ -38,14 +38,14 @@ def short(layer: str) -> str:
 
 def reconstructions(content: np.ndarray, a: argparse.Namespace) -> Any:
     """Row: the content, then its reconstruction from each layer."""
-    outs = [modes.reconstruct(content, layer, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
+    outs = [experiments.reconstruct(content, layer, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
             for layer in a.layers]
     return progress.sheet([[content, *outs]], col_labels=["content", *a.layers], tile=a.tile)
 
 
 def style_reconstructions(style: np.ndarray, a: argparse.Namespace) -> Any:
     """Row: the style, then a texture from each cumulative layer subset."""
-    outs = [modes.synthesize(style, last, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
+    outs = [experiments.synthesize(style, last, size=a.size, steps=a.steps, seed=a.seed, report_every=a.steps)
             for last in SUBSETS]
     return progress.sheet([[style, *outs]], col_labels=["style", *(f"..{short(l)}" for l in SUBSETS)], tile=a.tile)
 

@@ -25,7 +25,7 @@ import pytest  # noqa: E402 - after the cache is chosen
 
 from jax_nst import images, samples, vgg  # noqa: E402
 from jax_nst.cli import enable_compile_cache  # noqa: E402
-from jax_nst.optimize import programs  # noqa: E402
+from jax_nst.optimize import memory_maps  # noqa: E402
 
 enable_compile_cache()  # this process: the CLI's own switch, pointed at CACHE by $JAX_NST_CACHE_DIR
 
@@ -65,7 +65,7 @@ def _release_compiled_programs():
     """The suite compiles thousands of programs in one process: drop them once it holds many memory
     maps, as long jobs do (past Linux's map limit the next compilation would crash)."""
     yield
-    programs.release_when_crowded(RELEASE_AT)
+    memory_maps.release_when_crowded(RELEASE_AT)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from PIL import Image
 
 from jax_nst import cli, images
 from jax_nst.cli import jobs as cli_jobs
-from jax_nst.jobs import batch as jobs
 from jax_nst.jobs import buckets, folder, hosts, manifest
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings

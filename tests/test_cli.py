@@ -89,7 +89,7 @@ def test_help_shows_settings_defaults(capsys) -> None:
     assert cli.main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     d = Settings()
-    assert f"optimization steps (default: {d.steps})" in text
+    assert f"optimization steps at size (the coarse scales take scale_steps) (default: {d.steps})" in text
     assert f"(default: {d.size})" in text
     assert "(default: conv1_1,conv2_1,conv3_1,conv4_1,conv5_1)" in text
     assert "./demo" in text
@@ -99,7 +99,7 @@ def test_every_settings_field_has_exactly_one_flag() -> None:
     from jax_nst.cli import flags
 
     assert set(flags.SETTINGS_FLAGS) == set(flags.FIELDS)
-    spelled = [f for names, _, _ in flags.SETTINGS_FLAGS.values() for f in names]
+    spelled = [f for names, _ in flags.SETTINGS_FLAGS.values() for f in names]
     assert len(spelled) == len(set(spelled))
 
 

@@ -111,7 +111,7 @@ def test_reconstruct_and_synthesize_commands(files, monkeypatch, capsys):
     assert cli.main(["synthesize", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "texture synthesis" in text.lower() and "--content-weight" not in text and "--preserve-colors" not in text
-    assert "starting image: content, noise, style or an image file (./content for a file named like a mode) " \
+    assert "starting image: content, noise, style or an image (./content for a file named like one of those) " \
            "(default: noise)" in text
     assert cli.main(["reconstruct", "--help"]) == 0
     text = capsys.readouterr().out

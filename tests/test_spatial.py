@@ -36,8 +36,10 @@ GRADIENTS = textwrap.dedent(
     masks = np.zeros((128, 40, 2), np.float32)
     masks[:80, :, 0], masks[50:, 10:, 1] = 1.0, 0.7
     out = {}
-    for masked, remat, bands in ((0, 0, 1), (0, 0, 8), (1, 1, 1), (1, 1, 4)):
-        s = Settings(size=128, tv_weight=1e-2, spatial=bands, content_layers="conv2_2,conv4_2")
+    cases = [(0, 0, 1, "gram"), (0, 0, 8, "gram"), (1, 1, 1, "gram"), (1, 1, 4, "gram"),
+             (0, 0, 1, "nearest_neighbour"), (0, 0, 8, "nearest_neighbour")]
+    for masked, remat, bands, loss in cases:
+        s = Settings(size=128, tv_weight=1e-2, spatial=bands, content_layers="conv2_2,conv4_2", style_loss=loss)
         p = s.program(masked=bool(masked))
         blend = None if masked else [0.3, 0.7]
         t = objective.first_image(objective.targets.build(params, content, styles, p, blend, masks if masked else None))
@@ -45,7 +47,7 @@ GRADIENTS = textwrap.dedent(
         pp, xx, tt = (params, x, t) if bands == 1 else spatial.place(params, x, t, p)
         f = lambda y: ev(pp, None, y, tt, s.hyper(), p, bool(remat))
         (value, parts), grad = jax.jit(jax.value_and_grad(f, has_aux=True))(xx)
-        key = f"{masked}{remat}{bands}"
+        key = f"{masked}{remat}{bands}{loss[0]}"
         out["v" + key], out["g" + key] = np.float64(value), np.asarray(grad)
         out["p" + key] = np.array([float(parts[k]) for k in ("content", "style", "tv")])
         out["s" + key] = str(grad.sharding.spec) if bands > 1 else ""
@@ -88,13 +90,14 @@ def run_on_eight(tmp_path: pathlib.Path, script: str) -> dict[str, np.ndarray]:
 @pytest.mark.slow
 def test_loss_and_gradient_equal_one_device_with_masks_remat_and_seams(tmp_path: pathlib.Path) -> None:
     r = run_on_eight(tmp_path, GRADIENTS)
-    for one, key in (("001", "008"), ("111", "114")):  # plain on 8 bands; masks (guided Grams) and remat on 4
+    # plain on 8 bands; masks (guided Grams) and remat on 4; the nearest-neighbour style loss on 8
+    for one, key in (("001g", "008g"), ("111g", "114g"), ("001n", "008n")):
         np.testing.assert_allclose(r["v" + key], r["v" + one], rtol=1e-5)
         np.testing.assert_allclose(r["p" + key], r["p" + one], rtol=1e-5)  # content, style, TV each
         scale = np.abs(r["g" + one]).max()
         np.testing.assert_allclose(r["g" + key], r["g" + one], atol=1e-5 * scale)
         assert "rows" in str(r["s" + key])  # the gradient stays split by rows
-    assert r["p001"][2] > 0  # the TV term is on, so the seams between bands are tested
+    assert r["p001g"][2] > 0  # the TV term is on, so the seams between bands are tested
 
 
 @pytest.mark.slow

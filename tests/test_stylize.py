@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import images, objective, samples
+from jax_nst import images, objective
 from jax_nst.settings import Settings
 from jax_nst.errors import NSTError
 

@@ -18,8 +18,8 @@ from ..errors import NSTError
 from ..jobs import buckets
 from ..objective import style_losses, terms
 from ..settings import (
-    DEFAULT_LR, INITS, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
-    Settings,
+    DEFAULT_LR, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
+    OPTION_DOCS, Settings,
 )
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
@@ -71,53 +71,36 @@ def _shown(name: str, defaults: dict[str, Any]) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any], str]] = {
-    # field: (flags, argparse keywords, help text); the default is appended from Settings
-    "size": (("--size",), {"type": int, "metavar": "PX"}, "long side of the output in px"),
-    "style_size": (("--style-size",), {"type": int, "metavar": "PX"}, "long side the style image is resized to"),
-    "steps": (("--steps",), {"type": int, "metavar": "N"}, "optimization steps"),
-    "optimizer": (("--optimizer",), {"choices": OPTIMIZERS}, "optimizer"),
-    "learning_rate": (("--lr", "--learning-rate"), {"type": float, "metavar": "LR"},
-                      "learning rate (L-BFGS: initial step)"),
-    **{t.option: ((f"--{t.option.replace('_', '-')}",), {"type": float, "metavar": t.short.upper()}, t.help)
+SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    # field: (flags, argparse keywords); the help is the field's line in settings.OPTION_DOCS, the default from Settings
+    "size": (("--size",), {"type": int, "metavar": "PX"}),
+    "style_size": (("--style-size",), {"type": int, "metavar": "PX"}),
+    "steps": (("--steps",), {"type": int, "metavar": "N"}),
+    "optimizer": (("--optimizer",), {"choices": OPTIMIZERS}),
+    "learning_rate": (("--lr", "--learning-rate"), {"type": float, "metavar": "LR"}),
+    **{t.option: ((f"--{t.option.replace('_', '-')}",), {"type": float, "metavar": t.short.upper()})
        for t in terms.TERMS.values()},  # each term's weight (the temporal term's: jax-nst video only)
-    "content_layers": (("--content-layers",), {"metavar": "LAYERS"},
-                       "comma-separated content layers, each optionally name:weight"),
-    "style_layers": (("--style-layers",), {"metavar": "LAYERS"},
-                     "comma-separated style layers, each optionally name:weight"),
-    "normalization": (("--normalization",), {"choices": NORMALIZATIONS},
-                      "size: weights mean the same at every size (as for 512² px); paper: the paper's plain sums"),
-    "init": (("--init",), {"metavar": "INIT"},
-             f"starting image: {', '.join(INITS)} or an image file (./{INITS[0]} for a file named like a mode)"),
-    "pooling": (("--pooling",), {"choices": vgg.POOLINGS}, "pooling between VGG blocks"),
-    "model": (("--model",), {"choices": tuple(vgg.MODELS)}, "backbone (each with its own weights)"),
-    "seed": (("--seed",), {"type": int}, "random seed of the noise init"),
-    "report_every": (("--report-every",), {"type": int, "metavar": "N"}, "steps between progress reports"),
-    "lbfgs_memory": (("--lbfgs-memory",), {"type": int, "metavar": "M"}, "L-BFGS history length"),
-    "precision": (("--precision",), {"choices": PRECISIONS},
-                  "compute dtype of the VGG pass (bfloat16: float32 accumulation)"),
-    "remat": (("--remat",), {"choices": REMATS},
-              "recompute activations in the backward pass (auto: when memory would not suffice)"),
-    "style_loss": (("--style-loss",), {"choices": style_losses.NAMES},
-                   "the style term: " + "; ".join(f"{n} ({loss.summary})" for n, loss in style_losses.LOSSES.items())),
-    "margin": (("--margin",), {"type": int, "metavar": "PX"},
-               "stylize PX px of mirrored content around the image and crop them off: no frame along the edges"),
-    "padding": (("--padding",), {"choices": PADDINGS},
-                "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect"),
-    "spatial": (("--spatial",), {"type": int, "metavar": "D"},
-                "split one image's rows over D local devices: the same result with ~1/D of the memory per device"),
-    "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"},
-               "coarse-to-fine: optimize at these long sides first, then at --size"),
-    "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"},
-                    "steps at each of --scales"),
-    "style_blend_weights": (("--style-blend-weights",), {"type": number_list(float), "metavar": "W,W"},
-                            "weights of several STYLE images, mixed at the Gram level (default: equal)"),
-    "style_scale": (("--style-scale",), {"type": float, "metavar": "S"},
-                    "style image size relative to the output; small = finer texture"),
-    "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS},
-                        "keep the content's colours: luminance-only transfer or colour matching"),
-    "average": (("--average",), {"type": float, "metavar": "DECAY"},
-                "return the exponential moving average of the image over steps, e.g. 0.9 (0: off)"),
+    "content_layers": (("--content-layers",), {"metavar": "LAYERS"}),
+    "style_layers": (("--style-layers",), {"metavar": "LAYERS"}),
+    "normalization": (("--normalization",), {"choices": NORMALIZATIONS}),
+    "init": (("--init",), {"metavar": "INIT"}),
+    "pooling": (("--pooling",), {"choices": vgg.POOLINGS}),
+    "model": (("--model",), {"choices": tuple(vgg.MODELS)}),
+    "seed": (("--seed",), {"type": int}),
+    "report_every": (("--report-every",), {"type": int, "metavar": "N"}),
+    "lbfgs_memory": (("--lbfgs-memory",), {"type": int, "metavar": "M"}),
+    "precision": (("--precision",), {"choices": PRECISIONS}),
+    "remat": (("--remat",), {"choices": REMATS}),
+    "style_loss": (("--style-loss",), {"choices": style_losses.NAMES}),
+    "margin": (("--margin",), {"type": int, "metavar": "PX"}),
+    "padding": (("--padding",), {"choices": PADDINGS}),
+    "spatial": (("--spatial",), {"type": int, "metavar": "D"}),
+    "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"}),
+    "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"}),
+    "style_blend_weights": (("--style-blend-weights",), {"type": number_list(float), "metavar": "W,W"}),
+    "style_scale": (("--style-scale",), {"type": float, "metavar": "S"}),
+    "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS}),
+    "average": (("--average",), {"type": float, "metavar": "DECAY"}),
 }
 
 
@@ -127,10 +110,10 @@ def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults:
     overrides the shown defaults (a mode's)."""
     shown, skip = defaults or {}, {*skip, *(() if video else VIDEO_ONLY)}
     g = p.add_argument_group("stylization settings")
-    for name, (flags, kw, text) in SETTINGS_FLAGS.items():
+    for name, (flags, kw) in SETTINGS_FLAGS.items():
         if name in skip:
             continue
-        g.add_argument(*flags, dest=name, **kw, help=f"{text} (default: {_shown(name, shown)})")
+        g.add_argument(*flags, dest=name, **kw, help=f"{OPTION_DOCS[name]} (default: {_shown(name, shown)})")
 
 
 def add_weights(p: argparse.ArgumentParser, **kw: Any) -> None:

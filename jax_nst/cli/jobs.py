@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import pathlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import jax
 

@@ -21,7 +21,7 @@ CLI_REPORT_EVERY = 10
 
 
 def resolve_init(init: str | None, default: str = "content") -> Any:
-    """``init`` as ``stylize`` takes it: a mode name, or the loaded image."""
+    """``init`` as ``stylize`` takes it: an init name (content, noise, style), or the loaded image."""
     if init is None:
         return default
     return init if init in INITS else images.load_image(init)
@@ -35,9 +35,9 @@ def report_on(options: dict[str, Any], *everies: int | None) -> dict[str, Any]:
     return {**options, "report_every": every}
 
 
-def settings_of(args: dict[str, Any], mode: dict[str, Any] | None = None, init: Any = "content") -> Settings:
-    """The Settings of a run: the mode's own settings, the preset, then the flags given (validated once)."""
-    given = {**(mode or {}), **settings_options(args)}
+def settings_of(args: dict[str, Any], experiment: dict[str, Any] | None = None, init: Any = "content") -> Settings:
+    """The Settings of a run: an experiment's own settings, the preset, then the flags given (validated once)."""
+    given = {**(experiment or {}), **settings_options(args)}
     given = report_on(given, args.get("save_every"), args.get("frames_every"))
     return presets.resolve(args.get("preset"), init, **given)
 

@@ -24,7 +24,7 @@ import numpy as np
 from .. import api, images
 from . import buckets, claims, hosts, manifest
 from ..errors import NSTError
-from ..optimize import programs
+from ..optimize import memory_maps
 from ..settings import INITS, Settings
 
 class Item(NamedTuple):
@@ -206,7 +206,7 @@ class _Runner:
                 self.fail(batch[0].item, _message(e))
             return
         seconds = (time.perf_counter() - start) / len(batch)
-        programs.release_when_crowded()  # many shapes: stay under the process's limit on memory maps
+        memory_maps.release_when_crowded()  # many shapes: stay under the process's limit on memory maps
         for i, p in enumerate(batch):
             losses = {k: float(np.asarray(v).reshape(-1)[i]) for k, v in last.items()}
             self.write(p, out[i], losses, seconds, len(batch))

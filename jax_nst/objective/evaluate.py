@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +12,15 @@ from .guided import composite
 from .targets import Targets
 from .terms import NAMES, terms_of
 
+if TYPE_CHECKING:
+    from ..settings import Hyper, Program
+
 PARTS = NAMES
 """Terms every report names (0 where a term is off): every term of :mod:`jax_nst.objective.terms`."""
 
 
 def evaluate(
-    params: vgg.Params, prepared: Mapping | None, x: jax.Array, targets: Targets, hyper: Any, program: Any,
+    params: vgg.Params, prepared: Mapping | None, x: jax.Array, targets: Targets, hyper: Hyper, program: Program,
     remat: bool = False,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(L_total, {"total", term name: unweighted value}) for one image x (H, W, 3).

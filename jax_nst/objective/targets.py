@@ -7,7 +7,7 @@ handful of programs rather than one per eager operation.
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,9 @@ import numpy as np
 
 from .. import vgg
 from . import guided, style_losses
+
+if TYPE_CHECKING:
+    from ..settings import Program
 
 
 class Targets(NamedTuple):
@@ -40,7 +43,7 @@ BATCHED = ("content", "pixels")
 """Targets fields with one entry per content image."""
 
 
-def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Any) -> dict[str, jax.Array]:
+def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Program) -> dict[str, jax.Array]:
     """F_l of ``layers`` for a batch (B, H, W, 3); with ``program.spatial`` > 1 band by band over the devices
     when the height splits into bands (:func:`jax_nst.vgg.row_bands.row_multiple`; a style image may not), else on one."""
     q = vgg.row_bands.row_multiple(layers, program.spatial, program.model) if layers else 1
@@ -50,13 +53,13 @@ def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], progr
 
 
 @functools.partial(jax.jit, static_argnums=2)
-def content_features(params: vgg.Params, batch: jax.Array, program: Any) -> dict[str, jax.Array]:
+def content_features(params: vgg.Params, batch: jax.Array, program: Program) -> dict[str, jax.Array]:
     """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
     return _features(params, batch, program.content_layers, program)
 
 
 @functools.partial(jax.jit, static_argnums=2)
-def style_statistics(params: vgg.Params, style: jax.Array, program: Any) -> dict[str, Any]:
+def style_statistics(params: vgg.Params, style: jax.Array, program: Program) -> dict[str, Any]:
     """The style loss's statistics of one style image (H, W, 3) at the style layers (Gram: A_l/M_l)."""
     feats = _features(params, style[None], program.style_layers, program)
     loss = style_losses.get(program.style_loss)
@@ -68,13 +71,13 @@ def first_image(targets: Targets) -> Targets:
     return targets._replace(**{f: jax.tree.map(lambda a: a[0], getattr(targets, f)) for f in BATCHED})
 
 
-def blend_styles(stats: Sequence[Mapping[str, Any]], weights: Sequence[float], program: Any) -> dict[str, Any]:
+def blend_styles(stats: Sequence[Mapping[str, Any]], weights: Sequence[float], program: Program) -> dict[str, Any]:
     """The style targets of several styles: each layer's statistics blended by the weights w_k (Σ w_k = 1)."""
     blend = style_losses.get(program.style_loss).blend
     return {l: blend([s[l] for s in stats], weights) for l in stats[0]}
 
 
-def for_step(targets: Targets, step: jax.Array, program: Any) -> Targets:
+def for_step(targets: Targets, step: jax.Array, program: Program) -> Targets:
     """The targets of optimizer step ``step``: a random style loss's draw for it (the key folded with the step
     and the layer); other targets as they are."""
     draw = style_losses.get(program.style_loss).draw
@@ -87,7 +90,7 @@ def for_step(targets: Targets, step: jax.Array, program: Any) -> Targets:
 
 
 def build(
-    params: vgg.Params, batch: np.ndarray, styles: Sequence[np.ndarray], program: Any,
+    params: vgg.Params, batch: np.ndarray, styles: Sequence[np.ndarray], program: Program,
     blend: Sequence[float] | None = None, masks: np.ndarray | None = None, seed: int = 0,
 ) -> Targets:
     """P_l of each content, and the style targets blended over the styles by ``blend`` (Gram: A_l = Σ_k w_k A_l^(k)),

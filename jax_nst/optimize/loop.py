@@ -12,7 +12,7 @@ decay): one compiled program per :class:`jax_nst.settings.Program` and image sha
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,9 @@ from .. import objective, vgg
 from ..objective import Targets
 from . import memory, spatial
 from .linesearch import scale_by_wolfe_linesearch
+
+if TYPE_CHECKING:
+    from ..settings import Hyper, Program
 
 MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 """On CPU the memory-minimizing scheduler: half the peak memory, no slower."""
@@ -45,7 +48,7 @@ class Loop(NamedTuple):
     losses: Callable  # (params, x, targets, hyper) -> {"total", each term's name: its value}
 
 
-def make_optimizer(program: Any, learning_rate: jax.Array) -> optax.GradientTransformationExtraArgs:
+def make_optimizer(program: Program, learning_rate: jax.Array) -> optax.GradientTransformationExtraArgs:
     """optax Adam, or optax L-BFGS with a strong-Wolfe line search (:mod:`.linesearch`) starting from step 1."""
     if program.optimizer == "adam":
         return optax.adam(learning_rate)
@@ -53,7 +56,7 @@ def make_optimizer(program: Any, learning_rate: jax.Array) -> optax.GradientTran
                        linesearch=scale_by_wolfe_linesearch(max_steps=20))
 
 
-def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = None, prepare: bool = True,
+def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None = None, prepare: bool = True,
               one_by_one: bool | None = None) -> Loop:
     """Jitted init / n-step run / loss report, one compilation per image shape.
 
@@ -123,12 +126,12 @@ def make_loop(program: Any, batched: bool = False, *, scheduler: dict | None = N
     return Loop(init=jit(init), run=jit(run), losses=jit(report))
 
 
-def _prepare(params: vgg.Params, program: Any, prepare: bool) -> dict | None:
+def _prepare(params: vgg.Params, program: Program, prepare: bool) -> dict | None:
     """The "prepared" collection of ``program``'s convolution (None: each evaluation derives its own)."""
     return vgg.prepare(params, program.conv, program.precision) if prepare else None
 
 
-def one_by_one_default(program: Any) -> bool:
+def one_by_one_default(program: Program) -> bool:
     """Whether a batch runs image after image by default: L-BFGS on CPU.
 
     Under ``vmap`` every image runs as many line-search iterations as the batch's longest search
@@ -152,12 +155,12 @@ def _each_image(run: Callable) -> Callable:
     return fn
 
 
-def per_image(hyper: Any, batch: int) -> Any:
+def per_image(hyper: Hyper, batch: int) -> Hyper:
     """``hyper`` repeated for each image of a batch (a leading axis of ``batch`` on every value)."""
     return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (batch, *np.shape(a))), hyper)
 
 
-def stack(hypers: Any) -> Any:
+def stack(hypers: Sequence[Hyper]) -> Hyper:
     """Per-image hypers (one :class:`jax_nst.settings.Hyper` per image) as one batched Hyper."""
     return jax.tree.map(lambda *a: np.stack(a), *hypers)
 

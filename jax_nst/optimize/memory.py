@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import jax
 
 
 from .. import vgg
 from ..errors import NSTError
+
+if TYPE_CHECKING:
+    from ..settings import Program, Settings
 
 PEAK_PER_ACTIVATION = {False: 1.15, True: 1.40}
 """Peak temporary bytes / float32 activation bytes, without and with remat (measured 1.13 and 1.36)."""
@@ -29,7 +32,7 @@ SHORT_HISTORY = 10
 """The L-BFGS history suggested when the default one is what keeps an image from fitting (2m image-sized arrays)."""
 
 
-def evaluation_bytes(hw: Sequence[int], s: Any, remat: bool, batch: int = 1) -> int:
+def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batch: int = 1) -> int:
     """Estimated peak bytes per device of an optimization step (one evaluation and the optimizer's images) for
     ``batch`` images; with ``s.spatial`` = D > 1 activations and images are split in D bands of rows.
 
@@ -70,7 +73,7 @@ def _meminfo_available() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def use_remat(s: Any, shape: Sequence[int]) -> bool:
+def use_remat(s: Settings | Program, shape: Sequence[int]) -> bool:
     """Whether to rematerialize for images of ``shape`` (…, H, W, 3): "on", "off", or "auto" by the estimate."""
     if s.remat != "auto":
         return s.remat == "on"
@@ -78,18 +81,18 @@ def use_remat(s: Any, shape: Sequence[int]) -> bool:
     return evaluation_bytes(shape[-3:-1], s, remat=False, batch=batch) > HEADROOM * available_bytes()
 
 
-def resolve(s: Any, shape: Sequence[int]) -> Any:
+def resolve(s: Program, shape: Sequence[int]) -> Program:
     """``s`` with remat "auto" decided ("on"/"off") for images of ``shape``."""
     return s if s.remat != "auto" else dataclasses.replace(s, remat="on" if use_remat(s, shape) else "off")
 
 
-def fits(hw: Sequence[int], s: Any, batch: int = 1, available: int | None = None) -> bool:
+def fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> bool:
     """Whether ``batch`` images of ``hw`` fit in the planned share of ``available`` bytes, with remat."""
     available = available_bytes() if available is None else available
     return evaluation_bytes(hw, s, remat=True, batch=batch) <= HEADROOM * available
 
 
-def largest_side(hw: Sequence[int], s: Any, batch: int = 1, available: int | None = None) -> int:
+def largest_side(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> int:
     """The largest long side (pixels) at which images shaped like ``hw`` fit (:func:`fits`); 0 if none does."""
     available = available_bytes() if available is None else available
     long = max(int(hw[0]), int(hw[1]))
@@ -103,7 +106,7 @@ def largest_side(hw: Sequence[int], s: Any, batch: int = 1, available: int | Non
     return low
 
 
-def check_fits(hw: Sequence[int], s: Any, batch: int = 1, device: jax.Device | None = None) -> None:
+def check_fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, device: jax.Device | None = None) -> None:
     """Refuse, before any computation, images that cannot fit in memory even with remat (NSTError naming a size that fits)."""
     available = available_bytes(device)
     if fits(hw, s, batch, available):
@@ -125,7 +128,7 @@ def out_of_memory(error: BaseException) -> bool:
     return "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError)
 
 
-def out_of_memory_error(hw: Sequence[int], s: Any, batch: int = 1) -> NSTError:
+def out_of_memory_error(hw: Sequence[int], s: Settings | Program, batch: int = 1) -> NSTError:
     """The one-line error for an evaluation that ran out of memory: the size the estimate says fits."""
     side = max(1, min(largest_side(hw, s, batch), max(hw) * 3 // 4))
     return NSTError(f"out of memory stylizing {batch} image(s) of {hw[1]}×{hw[0]} px on "

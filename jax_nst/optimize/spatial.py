@@ -14,7 +14,7 @@ Each band must pool evenly down to the deepest layer, so the height is a multipl
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -24,11 +24,14 @@ from .. import objective, vgg
 from ..errors import NSTError
 from ..objective import Targets, style_losses, terms
 
+if TYPE_CHECKING:
+    from ..settings import Program, Settings
+
 ROWS = PartitionSpec(vgg.row_bands.AXIS)
 SHARED = PartitionSpec()
 
 
-def check(s: Any, contents: int, inputs: Sequence[str] = ()) -> None:
+def check(s: Settings, contents: int, inputs: Sequence[str] = ()) -> None:
     """NSTError unless ``s.spatial`` devices exist, one content image is given and every term given an input
     (``inputs``: term names) splits over devices (a video frame's temporal term does not)."""
     if any(not terms.get(n).spatial for n in inputs):
@@ -47,7 +50,7 @@ def check(s: Any, contents: int, inputs: Sequence[str] = ()) -> None:
                        "content images (give one, or leave spatial at 1 to spread a batch over the devices)")
 
 
-def padded_height(h: int, program: Any) -> int:
+def padded_height(h: int, program: Program) -> int:
     """``h`` rounded up to a multiple of D·2^pools of the deepest layer (:func:`jax_nst.vgg.row_bands.row_multiple`)."""
     q = vgg.row_bands.row_multiple(program.layers, program.spatial, program.model)
     return -(-h // q) * q
@@ -66,7 +69,7 @@ def target_specs(targets: Targets) -> Targets:
                    pixels=split(targets.pixels))
 
 
-def evaluate(program: Any) -> Callable:
+def evaluate(program: Program) -> Callable:
     """``objective.evaluate`` with the same signature, run band by band over ``program.spatial`` devices."""
     mesh = vgg.row_bands.mesh(program.spatial)
 
@@ -79,7 +82,7 @@ def evaluate(program: Any) -> Callable:
     return fn
 
 
-def place(params: Any, x: np.ndarray, targets: Targets, program: Any) -> tuple[Any, jax.Array, Targets]:
+def place(params: Any, x: np.ndarray, targets: Targets, program: Program) -> tuple[Any, jax.Array, Targets]:
     """(params, x, targets) of one image on the row mesh: x and the per-position targets split, the rest replicated."""
     mesh = vgg.row_bands.mesh(program.spatial)
     put = lambda tree, spec: jax.device_put(tree, NamedSharding(mesh, spec))  # noqa: E731

@@ -13,7 +13,6 @@ import fractions
 import itertools
 import os
 import pathlib
-import tempfile
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -186,20 +185,11 @@ def write_video(frames: Iterable[np.ndarray], path: Any, fps: fractions.Fraction
     fmt, encoder = CONTAINERS[path.suffix.lower()]
     for leftover in images.temp_files(path.parent, [path.name]).get(path.name, []):  # a killed write's
         leftover.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=images.temp_prefix(path.name), suffix=images.TEMP_SUFFIX)
-    os.close(fd)
-    try:
+    with images.replacing(path, "video") as tmp:
         if encoder is None:
-            _write_gif(frames, tmp, fps)
+            _write_gif(frames, str(tmp), fps)
         else:
-            _encode(frames, tmp, fmt, encoder, fps, audio)
-        os.chmod(tmp, images.file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as err:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise NSTError(f"cannot write video '{path}': {err.strerror or err}") from None
-        raise
+            _encode(frames, str(tmp), fmt, encoder, fps, audio)
     return path
 
 

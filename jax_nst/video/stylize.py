@@ -28,7 +28,7 @@ from ..errors import NSTError
 from ..jobs import manifest
 from ..objective.terms import temporal
 from ..optimize import spatial
-from ..settings import Settings
+from ..settings import Options, Settings, Unpack, with_options
 from . import flow, io
 
 FRAME_NAME = "frame_{:06d}.png"
@@ -48,11 +48,12 @@ class FrameDone(NamedTuple):
     reused: bool
 
 
+@with_options
 def stylize_video(
     source: Any, style: Any, output: str | os.PathLike | None = None, *, weights: str | os.PathLike | None = None,
     init: Any = "content", preset: str | None = None, settings: Settings | None = None, later_steps: int | None = None,
     max_frames: int | None = None, fps: float | None = None, masks: Any = None, trust_weights: bool = False,
-    on_frame: Callable[[FrameDone], None] | None = None, **options: Any,
+    on_frame: Callable[[FrameDone], None] | None = None, **options: Unpack[Options],
 ) -> Any:
     """Stylize a clip; returns the frames (T, H, W, 3) float32 when ``output`` is None, else the path written.
 

@@ -37,6 +37,6 @@ def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1
 
 
 LOSS = StyleLoss(
-    name="histogram", summary="each channel's sorted values (exact histogram matching)", statistics=statistics,
+    name="histogram", summary="each channel's sorted values, exact histogram matching", statistics=statistics,
     blend=blend, layer_loss=layer_loss,
 )

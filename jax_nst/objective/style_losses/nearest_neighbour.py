@@ -66,6 +66,6 @@ def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1
 
 
 LOSS = StyleLoss(
-    name="nearest_neighbour", summary="each feature pulled to its most similar style feature (cosine)",
+    name="nearest_neighbour", summary="each feature pulled to its most similar style feature by cosine",
     statistics=statistics, blend=blend, layer_loss=layer_loss, spatial=True,
 )

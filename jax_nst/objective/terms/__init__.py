@@ -20,9 +20,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 import jax
+
+if TYPE_CHECKING:
+    from ...settings import Program
 
 REFERENCE_SIDE = 512
 """Normalization "size" gives L_content and L_TV their value at REFERENCE_SIDE² pixels."""
@@ -60,7 +63,7 @@ class Term:
     label: str
     short: str
     order: int
-    summand: Callable[[Any], Summand | None]
+    summand: Callable[[Program], Summand | None]
     help: str
     input: bool = False
     fit: Callable[[Any, tuple[int, int], int], Any] | None = None
@@ -86,7 +89,7 @@ def get(name: str) -> Term:
     return TERMS[name]
 
 
-def terms_of(program: Any) -> list[Summand]:
+def terms_of(program: Program) -> list[Summand]:
     """The summands of ``program``'s objective: every term it keeps (an input term only when its input is given)."""
     found = [t.summand(program) for t in TERMS.values() if not t.input or t.name in program.inputs]
     return [s for s in found if s is not None]

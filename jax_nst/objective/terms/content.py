@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +11,16 @@ from ... import vgg
 from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
+if TYPE_CHECKING:
+    from ...settings import Program
+
 
 def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
     """½ Σ (F − P)², F the image's features, P the content's."""
     return 0.5 * jnp.sum(jnp.square(features - target), axis=(-3, -2, -1))
 
 
-def summand(program: Any) -> Summand | None:
+def summand(program: Program) -> Summand | None:
     """L_content over ``program.content_layers``, each layer normalized by :func:`size_factor`; None when α = 0."""
 
     def fn(features, image, targets, hyper):

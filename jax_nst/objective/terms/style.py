@@ -3,13 +3,16 @@ with region masks the guided Grams of :mod:`jax_nst.objective.guided`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import guided, style_losses
 from . import Summand, Term
 
+if TYPE_CHECKING:
+    from ...settings import Program
 
-def summand(program: Any) -> Summand | None:
+
+def summand(program: Program) -> Summand | None:
     """L_style over ``program.style_layers``; None when β = 0."""
     loss = style_losses.get(program.style_loss)
 

@@ -9,7 +9,7 @@ them as ``inputs={"temporal": Temporal(...)}`` (:func:`jax_nst.api.run`); λ is 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,9 @@ import numpy as np
 
 from ... import images
 from . import Summand, Term
+
+if TYPE_CHECKING:
+    from ...settings import Program
 
 
 class Temporal(NamedTuple):
@@ -71,7 +74,7 @@ def fit(t: Temporal, hw: tuple[int, int], margin: int) -> Temporal:
     return grown(at_size(t, hw), margin)
 
 
-def summand(program: Any) -> Summand:
+def summand(program: Program) -> Summand:
     """L_temporal of the image against ``targets.inputs["temporal"]``."""
     return Summand("temporal", (), lambda features, image, targets, hyper: temporal_loss(image, targets.inputs["temporal"]))
 

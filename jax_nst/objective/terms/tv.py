@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
 from ...vgg import row_bands
 from . import Summand, Term, size_factor
+
+if TYPE_CHECKING:
+    from ...settings import Program
 
 
 def tv_loss(image: jax.Array, bands: int = 1) -> jax.Array:
@@ -26,7 +29,7 @@ def tv_loss(image: jax.Array, bands: int = 1) -> jax.Array:
     return row_bands.total(value + jnp.where(row_bands.index(bands) < bands - 1, seam, 0.0), bands)
 
 
-def summand(program: Any) -> Summand:
+def summand(program: Program) -> Summand:
     """L_TV of the image, normalized by :func:`size_factor`."""
 
     def fn(features, image, targets, hyper):

@@ -1,4 +1,4 @@
-"""The paper's experiments as modes: feature inversion (``reconstruct``) and texture synthesis (``synthesize``)."""
+"""The paper's experiments beside style transfer: feature inversion (``reconstruct``) and texture synthesis (``synthesize``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from . import api, images
 from .controls.presets import cumulative_style_layers
-from .settings import STYLE_LAYERS
+from .settings import STYLE_LAYERS, Options, Unpack, with_options
 
 
 def reconstruct_options(layer: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -24,18 +24,20 @@ def synthesize_options(layers: Sequence[str] | str, options: dict[str, Any]) -> 
     return {"style_layers": layers, "content_weight": 0.0, **options}
 
 
+@with_options
 def reconstruct(
     image: images.ImageSource, layer: str = "conv4_2", *, weights: str | os.PathLike | None = None,
-    callback: api.Callback | None = None, **options: Any,
+    callback: api.Callback | None = None, **options: Unpack[Options],
 ) -> np.ndarray:
     """x* = argmin_x ½ Σ (F_l(x) − P_l)² from white noise: the image as layer ``layer`` sees it."""
     options = reconstruct_options(layer, options)
     return api.stylize(image, image, weights=weights, init="noise", callback=callback, **options)
 
 
+@with_options
 def synthesize(
     style: images.ImageSource, layers: Sequence[str] | str = STYLE_LAYERS, *, weights: str | os.PathLike | None = None,
-    callback: api.Callback | None = None, **options: Any,
+    callback: api.Callback | None = None, **options: Unpack[Options],
 ) -> np.ndarray:
     """x* = argmin_x Σ_l w_l E_l from white noise: a texture with the style's Gram matrices at ``layers``.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jax_nst
-from jax_nst import modes
+from jax_nst import experiments
 from jax_nst.controls import presets
 from jax_nst.errors import NSTError
 from jax_nst.settings import STYLE_LAYERS, Settings
@@ -18,7 +18,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_reconstruct_from_conv1_1_recovers_the_image(content_small):
     reports = []
-    out = modes.reconstruct(content_small, "conv1_1", size=48, steps=40, report_every=40, callback=reports.append)
+    out = experiments.reconstruct(content_small, "conv1_1", size=48, steps=40, report_every=40, callback=reports.append)
     assert out.shape == content_small.shape
     assert psnr(out, content_small) > 20.0  # from uniform noise (≈ 8 dB)
     assert reports[-1].losses["style"] == 0.0
@@ -26,7 +26,7 @@ def test_reconstruct_from_conv1_1_recovers_the_image(content_small):
 
 def test_synthesize_matches_the_style_grams_without_content(style_small):
     reports = []
-    out = modes.synthesize(style_small, "conv2_1", size=32, steps=20, report_every=5, callback=reports.append)
+    out = experiments.synthesize(style_small, "conv2_1", size=32, steps=20, report_every=5, callback=reports.append)
     assert out.shape == (32, 32, 3)
     assert reports[-1].losses["style"] < 0.05 * reports[0].losses["style"]
     assert reports[-1].losses["content"] == 0.0
@@ -34,12 +34,12 @@ def test_synthesize_matches_the_style_grams_without_content(style_small):
 
 
 def test_mode_options():
-    assert modes.reconstruct_options("conv3_1", {"size": 64}) == {
+    assert experiments.reconstruct_options("conv3_1", {"size": 64}) == {
         "content_layers": ["conv3_1"], "style_weight": 0.0, "content_weight": 1.0, "size": 64}
-    assert modes.synthesize_options("conv3_1", {})["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
-    assert modes.synthesize_options(["conv4_1"], {})["style_layers"] == ["conv4_1"]
+    assert experiments.synthesize_options("conv3_1", {})["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
+    assert experiments.synthesize_options(["conv4_1"], {})["style_layers"] == ["conv4_1"]
     with pytest.raises(NSTError, match="subsets end at"):
-        modes.synthesize_options("conv3_2", {})
+        experiments.synthesize_options("conv3_2", {})
 
 
 def test_presets():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import images, modes
+from .. import experiments, images
 from ..settings import STYLE_LAYERS
 from . import flags, run
 
@@ -17,7 +17,7 @@ SKIP = {
     "reconstruct": flags.STYLE_ONLY + ("content_layers", "content_weight", "normalization"),
     "synthesize": flags.CONTENT_ONLY + ("style_blend_weights", "preserve_colors", "normalization"),
 }
-"""Settings flags that mean nothing in each mode."""
+"""Settings flags that mean nothing in each experiment."""
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -37,22 +37,22 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return p
 
 
-def mode_options(command: str, args: dict[str, Any]) -> dict[str, Any]:
-    """The mode's own settings under the flags given: inversion at --layer, or synthesis up to --up-to."""
+def experiment_options(command: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's own settings under the flags given: inversion at --layer, or synthesis up to --up-to."""
     if command == "reconstruct":
-        return modes.reconstruct_options(args["layer"], {})
+        return experiments.reconstruct_options(args["layer"], {})
     if args.get("up_to"):
-        return modes.synthesize_options(args["up_to"], {})  # one name: the cumulative subset up to it
+        return experiments.synthesize_options(args["up_to"], {})  # one name: the cumulative subset up to it
     given = args.get("style_layers")
-    return modes.synthesize_options(STYLE_LAYERS if given is None else given.split(","), {})
+    return experiments.synthesize_options(STYLE_LAYERS if given is None else given.split(","), {})
 
 
 def main(command: str, args: dict[str, Any]) -> int:
-    """Write the mode's image (from noise unless --init says otherwise)."""
+    """Write the experiment's image (from noise unless --init says otherwise)."""
     init = args.get("init", "noise")
-    mode = mode_options(command, args)
-    args = {k: v for k, v in args.items() if k not in mode}  # --up-to wins over --style-layers
-    settings = run.settings_of(args, mode, init=init)
+    experiment = experiment_options(command, args)
+    args = {k: v for k, v in args.items() if k not in experiment}  # --up-to wins over --style-layers
+    settings = run.settings_of(args, experiment, init=init)
     images.check_writable_output(args["output"])
     image = images.load_image(args["image"])
     return run.run_one(args, image, image, settings, run.resolve_init(init, "noise"))
