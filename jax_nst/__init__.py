@@ -17,7 +17,7 @@ from .errors import NSTError
 _EXPORTS = {
     "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api", "stylize_grid": ".api",
     "load_image": ".images", "save_image": ".images", "reconstruct": ".experiments", "synthesize": ".experiments",
-    "Hyper": ".settings", "Program": ".settings", "Settings": ".settings",
+    "Hyper": ".settings", "Options": ".settings", "Program": ".settings", "Settings": ".settings",
 }
 """Names loaded on first use, so that ``import jax_nst`` (and the command's start) does not import JAX yet."""
 
@@ -36,7 +36,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Hyper", "NSTError", "Program", "Progress", "progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
+    "Hyper", "NSTError", "Options", "Program", "Progress", "progress", "Settings", "load_image", "reconstruct", "save_image", "stylize",
     "stylize_batch", "stylize_grid", "synthesize",
 ]
 __version__ = "0.1.0"

@@ -20,8 +20,9 @@ from .settings import INITS, Options, Program, Settings, Unpack, with_options
 class Progress(NamedTuple):
     """What a callback receives every ``report_every`` steps and after the last step.
 
-    ``losses`` maps "total", "content", "style", "tv" to floats (``stylize``) or to arrays with one
-    value per image (``stylize_batch``); ``image`` is the current (H, W, 3) or (B, H, W, 3) image.
+    ``losses`` maps "total" and every term's name (:data:`jax_nst.objective.terms.NAMES`: "content", "style", "tv",
+    "temporal"; 0 where a term is off) to floats (``stylize``) or to arrays with one value per image
+    (``stylize_batch``); ``steps`` counts all scales; ``image`` is the current (H, W, 3) or (B, H, W, 3) image.
     """
 
     step: int

@@ -137,7 +137,8 @@ def test_only_given_options_are_passed(inputs, out_dir, monkeypatch, capsys) -> 
     content, style, kwargs = calls[0]
     assert content.shape == (32, 40, 3) and style.shape == (32, 40, 3)  # loaded once, passed as arrays
     assert kwargs.pop("callback") is not None
-    assert kwargs == {"weights": None, "trust_weights": False, "init": "content", "settings": Settings(report_every=cli_run.CLI_REPORT_EVERY)}
+    assert kwargs == {"weights": None, "trust_weights": False, "init": "content", "masks": None,
+                      "settings": Settings(report_every=cli_run.CLI_REPORT_EVERY)}
 
 
 def test_options_reach_stylize(inputs, out_dir, monkeypatch, capsys) -> None:

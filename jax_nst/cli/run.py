@@ -6,7 +6,7 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -119,17 +119,18 @@ def write_progress(rec: progress.Recorder | None, args: dict[str, Any], out: pat
 
 def stylize_to_file(
     content: Any, style: Any, out: pathlib.Path, settings: Settings, *, init: Any = "content",
-    weights: str | None = None, save_every: int | None = None, quiet: bool = False, also: Any = None, **extra: Any,
+    weights: str | None = None, save_every: int | None = None, quiet: bool = False,
+    also: api.Callback | None = None, masks: Sequence[np.ndarray] | None = None, trust_weights: bool = False,
 ) -> str:
     """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run.
 
-    ``also`` is a second progress callback; ``extra`` goes to ``stylize`` (e.g. masks).
+    ``also`` is a second progress callback; ``masks``: one region mask per style (:func:`jax_nst.stylize`).
     """
     reporter = Reporter(out, save_every, quiet)
     start = time.perf_counter()
     try:
         result = api.stylize(content, style, weights=weights, init=init, callback=progress.chain(reporter, also),
-                             settings=settings, **extra)
+                             settings=settings, masks=masks, trust_weights=trust_weights)
     except BaseException:
         reporter.close(erase=True)
         raise
@@ -140,7 +141,7 @@ def stylize_to_file(
 
 
 def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, grid: grids.Grid,
-             **extra: Any) -> int:
+             masks: Sequence[np.ndarray] | None = None) -> int:
     """Stylize every cell of ``grid`` in one batch (progress of the first cell shown); write the contact sheet."""
     out = pathlib.Path(args["output"])
     reporter = Reporter(out, None, args.get("quiet", False))
@@ -148,7 +149,7 @@ def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings,
     try:
         result = api.stylize_grid(content, style, grid, weights=args.get("weights"), init=init, settings=settings,
                                   trust_weights=args.get("trust_weights", False), callback=lambda p: reporter(api.first(p)),
-                                  **extra)
+                                  masks=masks)
     except BaseException:
         reporter.close(erase=True)
         raise
@@ -158,13 +159,14 @@ def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings,
     return EXIT_OK
 
 
-def run_one(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, **extra: Any) -> int:
+def run_one(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any,
+            masks: Sequence[np.ndarray] | None = None) -> int:
     """Stylize to ``args["output"]`` with the progress outputs asked for; print what was written."""
     out = pathlib.Path(args["output"])
     rec = recorder(args)
     summary = stylize_to_file(content, style, out, settings, init=init, weights=args.get("weights"),
                               save_every=args.get("save_every"), quiet=args.get("quiet", False), also=rec,
-                              trust_weights=args.get("trust_weights", False), **extra)
+                              trust_weights=args.get("trust_weights", False), masks=masks)
     print(f"wrote {out} {summary}")
     for path in write_progress(rec, args, out):
         print(f"wrote {path}")

@@ -46,7 +46,7 @@ def main(args: dict[str, Any]) -> int:
     side = styles.style_side(settings, settings.size)
     loaded = [images.load_image(path, at_least=side) for path in args["style"]]
     style = loaded[0] if len(loaded) == 1 else loaded
-    masks = {"masks": [images.load_image(m, at_least=settings.size) for m in args["mask"]]} if args.get("mask") else {}
+    masks = [images.load_image(m, at_least=settings.size) for m in args["mask"]] if args.get("mask") else None
     if args.get("grid"):
-        return run.run_grid(args, content, style, settings, run.resolve_init(init), dict(args["grid"]), **masks)
-    return run.run_one(args, content, style, settings, run.resolve_init(init), **masks)
+        return run.run_grid(args, content, style, settings, run.resolve_init(init), dict(args["grid"]), masks)
+    return run.run_one(args, content, style, settings, run.resolve_init(init), masks)
