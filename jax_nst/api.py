@@ -43,19 +43,23 @@ def stylize(
     weights: str | os.PathLike | None = None,
     init: Any = "content",
     callback: Callback | None = None,
+    masks: Sequence[images.ImageSource] | None = None,
+    preset: str | None = None,
+    settings: Settings | None = None,
+    trust_weights: bool = False,
     **options: Unpack[Options],
 ) -> np.ndarray:
     """Stylize one content image; returns a float32 (H, W, 3) RGB numpy array in [0, 1].
 
     ``content``, ``style`` and an image ``init`` may be paths, PIL images, numpy or jax arrays.
-    ``init`` is "content", "noise" (uniform, from ``seed``), "style" or an image. ``options`` are
-    the fields of :class:`jax_nst.settings.Settings` (size, steps, optimizer, content_weight, …),
-    plus ``masks``, ``preset`` and ``settings`` (see :func:`stylize_batch`); ``style`` may be a list of styles.
+    ``init`` is "content", "noise" (uniform, from ``seed``), "style" or an image; ``style`` may be a list of
+    styles. ``masks``, ``preset``, ``settings`` and ``trust_weights`` are as for :func:`stylize_batch`.
     """
     relay = None
     if callback is not None:
         relay = lambda p: callback(first(p))  # noqa: E731
-    return stylize_batch([content], style, weights=weights, init=init, callback=relay, **options)[0]
+    return stylize_batch([content], style, weights=weights, init=init, callback=relay, masks=masks, preset=preset,
+                         settings=settings, trust_weights=trust_weights, **options)[0]
 
 
 @with_options

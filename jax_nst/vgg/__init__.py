@@ -1,7 +1,7 @@
 """VGG-19 and VGG-16: the layer table, convolution implementations, the Flax module and weight files."""
 
 from . import row_bands
-from .conv import DEFAULT as DEFAULT_CONV
+from .conv import DEFAULT_CONV
 from .conv import WINOGRAD_MIN_CHANNELS, Conv, Direct, Fast, adjoint_kernel, lax_conv, winograd, winograd_kernel
 from .layers import (
     LAYERS, MODELS, POOLINGS, TABLES, WIDTHS, Layer, blocks, check_layers, deepest, layer, layer_names, min_side,

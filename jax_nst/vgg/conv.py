@@ -82,7 +82,7 @@ class Fast:
         return _conv_with(x, kernel, ops["forward"], ops["adjoint"])
 
 
-DEFAULT = Fast()
+DEFAULT_CONV = Fast()
 
 
 def adjoint_kernel(kernel: jax.Array) -> jax.Array:

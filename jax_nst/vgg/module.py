@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .conv import DEFAULT, Conv
+from .conv import DEFAULT_CONV, Conv
 from .layers import TABLES, blocks, layer_names
 
 Params = Mapping[str, Mapping[str, jax.Array]]
@@ -43,7 +43,7 @@ class Conv3x3(nn.Module):
     """F = ReLU(x ⋆ k + b) with the injected ``conv``; uses the layer's prepared arrays when given."""
 
     features: int
-    conv: Conv = DEFAULT
+    conv: Conv = DEFAULT_CONV
     padding: str = "zero"
 
     @nn.compact
@@ -72,7 +72,7 @@ class VGG(nn.Module):
     model: str = "vgg19"
     pooling: str = "avg"
     outputs: Sequence[str] = ()
-    conv: Conv = DEFAULT
+    conv: Conv = DEFAULT_CONV
     dtype: Any = jnp.float32
     remat: bool = False
     tap: Tap | None = None
@@ -120,7 +120,7 @@ def merge(a: Any, b: Any) -> Any:
     return jax.tree.map(jnp.add, a, b)
 
 
-def prepare(params: Params, conv: Conv = DEFAULT, precision: str = "float32") -> dict[str, dict[str, jax.Array]]:
+def prepare(params: Params, conv: Conv = DEFAULT_CONV, precision: str = "float32") -> dict[str, dict[str, jax.Array]]:
     """The "prepared" collection: ``conv.prepare`` of every kernel in the compute dtype.
 
     Call it once per compiled call, outside the optimization loop (XLA does not hoist it).
@@ -131,7 +131,7 @@ def prepare(params: Params, conv: Conv = DEFAULT, precision: str = "float32") ->
 
 def apply(
     params: Params, images: jax.Array, layers: Sequence[str], *, pooling: str = "avg", model: str = "vgg19",
-    precision: str = "float32", conv: Conv = DEFAULT, remat: bool = False, tap: Tap | None = None,
+    precision: str = "float32", conv: Conv = DEFAULT_CONV, remat: bool = False, tap: Tap | None = None,
     prepared: Mapping | None = None, padding: str = "zero",
 ) -> Any:
     """``VGG(...).apply``: activations (or taps) of ``layers`` for NHWC RGB ``images`` in [0, 1]."""
@@ -142,7 +142,7 @@ def apply(
 
 def features(
     params: Params, images: jax.Array, layers: Sequence[str], pooling: str = "avg", model: str = "vgg19",
-    precision: str = "float32", conv: Conv = DEFAULT, padding: str = "zero",
+    precision: str = "float32", conv: Conv = DEFAULT_CONV, padding: str = "zero",
 ) -> dict[str, jax.Array]:
     """float32 activations F_l of ``layers`` for NHWC RGB ``images`` in [0, 1]; computes nothing past the deepest."""
     if not layers:

@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from ..errors import NSTError
-from .conv import DEFAULT, Conv
+from .conv import DEFAULT_CONV, Conv
 from .layers import deepest
 from .module import Params, features
 
@@ -61,7 +61,7 @@ class Halo:
     """
 
     bands: int
-    inner: Conv = DEFAULT
+    inner: Conv = DEFAULT_CONV
 
     def prepare(self, kernel: jax.Array) -> dict[str, jax.Array]:
         return self.inner.prepare(kernel)
@@ -96,7 +96,7 @@ def check_height(height: int, layers: Sequence[str], bands: int, model: str = "v
                        f"to {deepest(layers, model).name}: the height must be a multiple of {q}")
 
 
-def banded_features(params: Params, images: jax.Array, layers: Sequence[str], bands: int, conv: Conv = DEFAULT,
+def banded_features(params: Params, images: jax.Array, layers: Sequence[str], bands: int, conv: Conv = DEFAULT_CONV,
                     **options: Any) -> dict[str, jax.Array]:
     """:func:`jax_nst.vgg.features` of NHWC ``images`` computed band by band on ``bands`` devices; the maps come
     back split by rows. The height must be a multiple of bands·2^pools of the deepest layer."""
