@@ -236,6 +236,7 @@ def test_two_processes_share_a_folder(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize("extra, message", [
     (["--steps", "0"], "steps must be a positive integer"),
     (["--resize", "square", "--bucket", "0"], "--bucket: must be >= 1"),
+    (["--spatial", "2"], "needs 2 local devices"),  # refused once, not image by image
 ])
 def test_bad_options_fail_before_any_work(tmp_path: pathlib.Path, capsys, extra: list[str], message: str) -> None:
     good_folder(tmp_path, 1)
@@ -243,6 +244,16 @@ def test_bad_options_fail_before_any_work(tmp_path: pathlib.Path, capsys, extra:
     code = cli.main(["folder", str(tmp_path / "in"), str(style), str(tmp_path / "out"), *extra])
     assert code in (1, 2) and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_one_error_line(tmp_path: pathlib.Path, capsys) -> None:
+    good_folder(tmp_path, 1)
+    style = noise_image(tmp_path / "style.png")
+    (tmp_path / "out").write_text("mine")
+    assert cli.main(["folder", str(tmp_path / "in"), str(style), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"jax-nst: error: the output folder '{tmp_path / 'out'}' is a file; give a folder"]
+    assert (tmp_path / "out").read_text() == "mine"
 
 
 def test_missing_input_folder_is_one_error_line(tmp_path: pathlib.Path, capsys) -> None:

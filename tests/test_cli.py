@@ -93,6 +93,12 @@ def test_help_shows_settings_defaults(capsys) -> None:
     assert f"(default: {d.size})" in text
     assert "(default: conv1_1,conv2_1,conv3_1,conv4_1,conv5_1)" in text
     assert "./demo" in text
+    assert all(command in text for command in cli.COMMANDS if command is not None)  # doctor too
+
+
+def test_doctor_help_says_percent_once(capsys) -> None:
+    assert cli.main(["doctor", "-h"]) == 0
+    assert "FLOP/s and % of peak" in " ".join(capsys.readouterr().out.split())
 
 
 def test_every_settings_field_has_exactly_one_flag() -> None:

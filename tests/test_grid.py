@@ -33,6 +33,8 @@ def test_bad_grids_are_refused():
         grids.cells(Settings(), {"style_weight": (0.0, 1e3)})
     with pytest.raises(NSTError, match="must be a finite number"):
         grids.cells(Settings(), {"style_weight": (-1.0,)})
+    with pytest.raises(NSTError, match="leave spatial at 1 for a grid"):
+        grids.cells(Settings(spatial=2), {"style_weight": (1e2, 1e3)})
 
 
 def test_each_cell_equals_stylize_with_its_values(content_small, style_small):
@@ -60,3 +62,15 @@ def test_cli_grid_writes_a_labelled_sheet(tmp_path, capsys):
         assert sheet.width >= 3 * 32 and sheet.height >= 2 * 25  # 3 columns of β, 2 rows of γ, plus labels
     assert cli.main([*argv[:-4], "--grid", "size=1,2"]) == 1
     assert "a grid varies only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--grid", "style_weight=1e3", "--grid", "style_weight=1e4"], "gives style_weight more than once"),
+    (["--grid", "style_weight=1e3,1e4", "--save-every", "1"], "--save-every follows a single image"),
+    (["--grid", "style_weight=1e3,1e4", "--frames-every", "1"], "--frames-every follows a single image"),
+])
+def test_cli_grid_refuses_what_a_sheet_cannot_honour(tmp_path, capsys, extra, message):
+    out = tmp_path / "sheet.png"
+    assert cli.main(["c.png", "s.png", "-o", str(out), *extra]) == 1  # refused before the images are read
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

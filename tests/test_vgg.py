@@ -146,6 +146,13 @@ def test_weights_of_the_other_model_are_refused():
         vgg.load_params(vgg.shipped_weights("vgg16"), model="vgg19")
 
 
+def test_a_weights_path_that_is_a_folder_or_missing_says_which(tmp_path):
+    with pytest.raises(NSTError, match="is a folder; give the .safetensors file in it"):
+        vgg.load_params(tmp_path)
+    with pytest.raises(NSTError, match="does not exist"):
+        vgg.load_params(tmp_path / "nope.safetensors")
+
+
 def test_min_side_and_unknown_layer():
     assert vgg.min_side(["conv1_1"]) == 1 and vgg.min_side(["conv5_1", "conv2_1"]) == 16
     with pytest.raises(NSTError, match="conv6_1"):

@@ -243,6 +243,8 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
     empty.mkdir()
     base = ["video", "--size", "32", "--steps", "1", "-q"]
     assert "has no video frames" in cli_error([*base, str(empty), style, "-o", str(tmp_path / "o.mp4")], capsys)
+    assert "has no video frames" in cli_error([*base, str(empty), style, "-o", str(tmp_path / "frames")], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no frames folder left behind
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     images.save_image(np.zeros((30, 40, 3)), mixed / "a.png")

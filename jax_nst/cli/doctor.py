@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{run.PROG} doctor",
         description="Measure jax_nst on this machine's devices: ms per evaluation and L-BFGS step in float32 and "
-                    "bfloat16, FLOP/s and %% of peak, images/s of batches, the largest size that fits. Prints one "
+                    "bfloat16, FLOP/s and % of peak, images/s of batches, the largest size that fits. Prints one "
                     "Markdown table to paste in an issue.")
     p.add_argument("--size", type=flags.positive_int, default=512, metavar="PX", help="image side (default: %(default)s)")
     p.add_argument("--steps", type=flags.positive_int, default=2, metavar="N", help="steps per timing (default: %(default)s)")

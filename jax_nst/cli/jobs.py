@@ -18,6 +18,7 @@ import jax
 from .. import images
 from ..errors import NSTError
 from ..jobs import batch, folder, hosts, tfds
+from ..optimize import spatial
 from ..settings import INITS
 from . import flags, run
 
@@ -76,6 +77,16 @@ def on_hosts(job: Callable[[dict[str, Any]], int]) -> Callable[[dict[str, Any]],
     return run_job
 
 
+def make_output_folder(out_dir: pathlib.Path) -> None:
+    """Make the job's output folder (and its parents); NSTError in one line when it cannot be a folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NSTError(f"the output folder '{out_dir}' is a file; give a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NSTError(f"cannot make the output folder '{out_dir}': {e.strerror or e}") from None
+
+
 def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.Job:
     """The job of one style; one progress report per run (at the end) unless --report-every says otherwise."""
     init = args.get("init", "content")
@@ -85,6 +96,8 @@ def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.J
     options = flags.settings_options(args)
     options.setdefault("report_every", options.get("steps", flags.FIELDS["steps"]))
     settings = run.settings_of({}, options, init=init)
+    if settings.spatial > 1:
+        spatial.check(settings, 1)  # refused once, before any image, rather than failing each one
     return batch.Job(
         out_dir=out_dir, style=style, settings=settings, weights=args["weights"], trust_weights=args.get("trust_weights", False), init=init,
         batch_size=args["batch_size"] or (1 if settings.spatial > 1 else jax.local_device_count()), policy=args["resize"], step=args["bucket"],
@@ -100,7 +113,7 @@ def folder_main(args: dict[str, Any]) -> int:
     inputs = folder.list_inputs(in_dir, args["glob"], exclude=out_dir)
     if not inputs:
         raise NSTError(f"no files under '{in_dir}' match {args['glob']!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out_dir)
     failed = 0
     for job, sub in zip(todo, folders):
         mine = list(hosts.share(folder.make_items(inputs, in_dir, sub, "." + args["ext"])))
@@ -116,7 +129,7 @@ def tfds_main(args: dict[str, Any]) -> int:
     out_dir = pathlib.Path(args["out_dir"])
     job = make_job(args, out_dir, args["style"])  # bad options fail before any data is read
     examples, total = tfds.open_split(args["dataset"], args["split"], args["data_dir"], args["image_key"])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out_dir)
     mine = hosts.share(tfds.items(examples, args["dataset"], args["split"], args["image_key"], "." + args["ext"]))
     summary = batch.run(mine, job, total=tfds.share_size(total), quiet=args["quiet"])
     print(f"{out_dir}: {summary.line()}")

@@ -6,13 +6,12 @@ import argparse
 from typing import Any
 
 from .. import images
-from ..controls import grids
-from ..controls import styles
-from . import flags, run
+from ..controls import grids, styles
+from ..errors import NSTError
+from . import COMMANDS, flags, run
 
 EPILOG = (
-    f"other commands: {run.PROG} demo | layers | reconstruct | synthesize | folder | tfds | video | clip | "
-    "convert-weights "
+    f"other commands: {run.PROG} {' | '.join(c for c in COMMANDS if c is not None)} "
     f"(see '{run.PROG} COMMAND -h'). A content file named like a command must be given as a path, e.g. ./demo. "
     "Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
 )
@@ -35,11 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_grid(args: dict[str, Any]) -> None:
+    """NSTError for what a contact sheet cannot honour: an axis given twice, per-step outputs of one image."""
+    names = [name for name, _ in args["grid"]]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise NSTError(f"--grid gives {', '.join(twice)} more than once; give each option's values in one --grid")
+    for flag in ("save_every", "frames_every", "loss_plot"):
+        if args.get(flag):
+            raise NSTError(f"--grid writes one contact sheet; --{flag.replace('_', '-')} follows a single image "
+                           "(run that cell alone for it)")
+
+
 def main(args: dict[str, Any]) -> int:
     """Validate everything cheap (options, output location), then load the images and stylize."""
     init = args.get("init")
     settings = run.settings_of(args, init=init or "content")
     if args.get("grid"):
+        _check_grid(args)
         grids.cells(settings, dict(args["grid"]))  # a bad grid fails before any image is read
     images.check_writable_output(args["output"])
     content = images.load_image(args["content"], at_least=settings.size)  # memory follows --size, not the file

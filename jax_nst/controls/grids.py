@@ -41,6 +41,9 @@ def cells(s: Settings, grid: Grid) -> list[Settings]:
     """The Settings of every cell: the first option varies fastest (along a row), the others down the rows."""
     if not grid:
         raise NSTError("a grid needs at least one option with values")
+    if s.spatial > 1:
+        raise NSTError(f"a grid runs its cells as one batch spread over the devices; spatial={s.spatial} splits one "
+                       "image over them instead: leave spatial at 1 for a grid")
     for name, values in grid.items():
         if name not in TRACED:
             raise NSTError(f"a grid varies only {', '.join(TRACED)} (they share one compiled program), not {name!r}")

@@ -113,6 +113,8 @@ def load_params(path: str | os.PathLike | None = None, sha256: str | None = None
     from safetensors import SafetensorError, safe_open
 
     path = resolve_weights(path, model)
+    if path.is_dir():
+        raise NSTError(f"weights file '{path}' is a folder; give the .safetensors file in it")
     if not path.is_file():
         raise NSTError(f"weights file '{path}' does not exist")
     want = sha256 or expected_sha256(path)

@@ -90,7 +90,7 @@ def stylize_video(
                 on_frame(done)
     finally:
         if store is not None:
-            store.writer.close()
+            store.close()
     if target is None:
         return np.stack(frames)
     if video_out:
@@ -151,7 +151,7 @@ class Store:
     """The frames of a run in a folder: PNGs put in place atomically, then recorded in its manifest."""
 
     def __init__(self, folder: pathlib.Path, key: dict[str, Any]) -> None:
-        self.folder, self.key, self.count = folder, key, 0
+        self.folder, self.key, self.count, self.made = folder, key, 0, not folder.exists()
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for leftover in folder.glob(f".{FRAME_NAME[:6]}*{images.TEMP_SUFFIX}"):  # what a kill left mid-write
@@ -160,6 +160,15 @@ class Store:
             raise NSTError(f"cannot use the frames folder '{folder}': {e.strerror or e}") from None
         self.records = {r["output"]: r for r in manifest.read(folder) if r.get("status") == manifest.DONE}
         self.writer = manifest.Writer(manifest.path_for(folder))
+
+    def close(self) -> None:
+        """Close the manifest; a folder this run made and put no frame in (a clip without frames) is removed."""
+        self.writer.close()
+        if self.made and self.count == 0:
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass  # something else is in it now: leave it
 
     def load(self, index: int, link: str) -> np.ndarray | None:
         """Frame ``index`` as recorded under this key and input chain ``link``, or None."""
