@@ -17,7 +17,7 @@ from .errors import NSTError
 _EXPORTS = {
     "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api", "stylize_grid": ".api",
     "load_image": ".images", "save_image": ".images", "reconstruct": ".experiments", "synthesize": ".experiments",
-    "Hyper": ".settings", "Options": ".settings", "Program": ".settings", "Settings": ".settings",
+    "Hyper": ".program", "Options": ".settings", "Program": ".program", "Settings": ".settings",
 }
 """Names loaded on first use, so that ``import jax_nst`` (and the command's start) does not import JAX yet."""
 

@@ -1,4 +1,5 @@
-"""Every option of a stylization in one validated, hashable record, and the two views the loop takes of it.
+"""Every option of a stylization in one validated, hashable record, and the two views the loop takes of it
+(:class:`jax_nst.program.Program`, :class:`jax_nst.program.Hyper`).
 
 ``Settings`` holds what a user sets. ``Settings.program()`` is what the compiled program depends on
 (layers, pooling, model, optimizer kind, precision, remat, normalization): a change compiles again.
@@ -14,7 +15,7 @@ import json
 import sys
 import textwrap
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Sequence, TypedDict, Union
+from typing import Callable, Mapping, Sequence, TypedDict, Union
 
 import numpy as np
 
@@ -25,10 +26,9 @@ else:  # pragma: no cover
 
 from . import vgg
 from .objective import style_losses, terms
+from .program import CONTENT_LAYERS, LBFGS_MEMORY, STYLE_LAYERS, Hyper, Program
 from .errors import NSTError
 
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-CONTENT_LAYERS = ("conv4_2",)
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")  # or an image, given to stylize
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
@@ -41,11 +41,6 @@ NORMALIZATIONS = ("size", "paper")
 PADDINGS = tuple(vgg.PADDINGS)
 """Border of the first convolution: "zero" (VGG's), "replicate" or "reflect" (edges not special)."""
 REMATS = ("auto", "on", "off")  # recompute activations in the backward pass ("auto": when memory is short)
-
-LBFGS_MEMORY = 50
-"""L-BFGS history length m: the curvature pairs kept. At 256 px L-BFGS reached PyTorch's 300-evaluation loss in
-278 evaluations with m = 50 against 324 with m = 10 (BENCHMARKS.md); 100 saves ~3 % more evaluations at
-twice the history memory (2m image-sized arrays)."""
 
 TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.terms.temporal`): L_temporal is a mean
@@ -200,6 +195,7 @@ class Settings:
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
             masked=masked, average=bool(self.average), spatial=self.spatial, inputs=tuple(sorted(inputs)), padding=self.padding,
             style_loss=self.style_loss,
+            stochastic=style_losses.get(self.style_loss).random and bool(self.active_style_layers),
         )
 
     def _in_order(self, layers: Mapping[str, float]) -> tuple[str, ...]:
@@ -228,56 +224,6 @@ class Settings:
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if ADDED.get(f.name, object()) != getattr(self, f.name)}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Program:
-    """The static part of a stylization: one compiled program per Program and image shape.
-
-    A layer set that is empty (α = 0 or β = 0) drops its term from the program.
-    ``conv`` is the convolution implementation of the VGG pass (:mod:`jax_nst.vgg.conv`).
-    ``spatial`` = D > 1 splits the image's rows over D local devices (:mod:`jax_nst.optimize.spatial`).
-    ``inputs``: the terms that are given an input and so are on (:mod:`jax_nst.objective.terms`).
-    """
-
-    model: str = "vgg19"
-    pooling: str = "avg"
-    precision: str = "float32"
-    remat: str = "auto"
-    optimizer: str = "lbfgs"
-    lbfgs_memory: int = LBFGS_MEMORY
-    normalization: str = "size"
-    content_layers: tuple[str, ...] = CONTENT_LAYERS
-    style_layers: tuple[str, ...] = STYLE_LAYERS
-    masked: bool = False
-    average: bool = False
-    conv: vgg.Conv = vgg.DEFAULT_CONV
-    spatial: int = 1
-    inputs: tuple[str, ...] = ()
-    padding: str = "zero"
-    style_loss: str = "gram"
-
-    @property
-    def stochastic(self) -> bool:
-        """Whether the objective draws random numbers each step (a random style loss, e.g. "sliced_wasserstein")."""
-        return style_losses.get(self.style_loss).random and bool(self.style_layers)
-
-    @property
-    def layers(self) -> list[str]:
-        """Every layer the terms read, in network order (conv1_1 if none)."""
-        names = {*self.content_layers, *self.style_layers} or {"conv1_1"}
-        return sorted(names, key=vgg.layer_names(self.model).index)
-
-
-class Hyper(NamedTuple):
-    """The traced values: each term's weight by term name (α "content", β "style", γ "tv", λ "temporal"), w_l of
-    the content and style layers, learning rate, EMA decay."""
-
-    weights: dict[str, np.ndarray]
-    content_layers: dict[str, np.ndarray]
-    style_layers: dict[str, np.ndarray]
-    learning_rate: np.ndarray
-    average: np.ndarray
 
 
 OPTION_DOCS: dict[str, str] = {

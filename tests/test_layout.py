@@ -1,5 +1,5 @@
-"""The code's layout: no module reaches into another's private names, every package ships, the README's layout
-table matches the tree."""
+"""The code's layout: no module reaches into another's private names, no import cycles, every package ships, the
+README's layout table matches the tree."""
 
 from __future__ import annotations
 
@@ -64,6 +64,41 @@ def test_the_private_name_check_finds_what_it_looks_for(tmp_path):
             "api._params", "import _loop", "jax_nst.api._loop", "setattr _optimize"]
     finally:
         ROOT = root
+
+
+def _imports(path: pathlib.Path, modules: set[str]) -> set[str]:
+    """The jax_nst modules ``path`` imports (type-checking imports included), and the packages they sit in."""
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(here[:len(here) - node.level + 1] + [node.module or ""]).strip(".") if node.level else node.module
+            found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    parents = {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
+    return {m for m in found | parents if m in modules and m != name and not name.startswith(m + ".")}
+
+
+def test_the_package_has_no_import_cycles():
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / "jax_nst").rglob("*.py")}
+    graph = {m: _imports(p, set(paths)) for m, p in paths.items()}
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(d):] + [d]))
+            if d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
 
 
 def test_every_package_is_listed_for_the_wheel():

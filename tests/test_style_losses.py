@@ -170,6 +170,7 @@ def test_every_loss_is_named_on_the_command_line_and_validated():
     for name, loss in style_losses.LOSSES.items():
         assert name in help_text and loss.summary in help_text
         assert Settings(style_loss=name).program().stochastic == loss.random
+        assert not Settings(style_loss=name, style_weight=0.0).program().stochastic  # no style layers, no draw
     assert style_losses.NAMES[0] == "gram"  # the paper's loss first
     with pytest.raises(NSTError, match="unknown style_loss 'nope'; choose one of gram, "):
         Settings(style_loss="nope")

@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import images
 from ..optimize import spatial, stack
-from ..settings import Hyper, Program, Settings
+from ..program import Hyper, Program
+from ..settings import Settings
 from . import styles
 
 

@@ -13,7 +13,7 @@ from .targets import Targets
 from .terms import NAMES, terms_of
 
 if TYPE_CHECKING:
-    from ..settings import Hyper, Program
+    from ..program import Hyper, Program
 
 PARTS = NAMES
 """Terms every report names (0 where a term is off): every term of :mod:`jax_nst.objective.terms`."""

@@ -17,7 +17,7 @@ from .. import vgg
 from . import guided, style_losses
 
 if TYPE_CHECKING:
-    from ..settings import Program
+    from ..program import Program
 
 
 class Targets(NamedTuple):

@@ -25,7 +25,7 @@ from . import memory, spatial
 from .linesearch import scale_by_wolfe_linesearch
 
 if TYPE_CHECKING:
-    from ..settings import Hyper, Program
+    from ..program import Hyper, Program
 
 MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 """On CPU the memory-minimizing scheduler: half the peak memory, no slower."""

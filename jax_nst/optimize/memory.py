@@ -20,7 +20,8 @@ from .. import vgg
 from ..errors import NSTError
 
 if TYPE_CHECKING:
-    from ..settings import Program, Settings
+    from ..program import Program
+    from ..settings import Settings
 
 PEAK_PER_ACTIVATION = {False: 1.15, True: 1.40}
 """Peak temporary bytes / float32 activation bytes, without and with remat (measured 1.13 and 1.36)."""

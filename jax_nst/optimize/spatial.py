@@ -25,7 +25,8 @@ from ..errors import NSTError
 from ..objective import Targets, style_losses, terms
 
 if TYPE_CHECKING:
-    from ..settings import Program, Settings
+    from ..program import Program
+    from ..settings import Settings
 
 ROWS = PartitionSpec(vgg.row_bands.AXIS)
 SHARED = PartitionSpec()

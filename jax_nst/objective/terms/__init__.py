@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 import jax
 
 if TYPE_CHECKING:
-    from ...settings import Program
+    from ...program import Program
 
 REFERENCE_SIDE = 512
 """Normalization "size" gives L_content and L_TV their value at REFERENCE_SIDE² pixels."""

@@ -12,7 +12,7 @@ from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
 if TYPE_CHECKING:
-    from ...settings import Program
+    from ...program import Program
 
 
 def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:

@@ -9,7 +9,7 @@ from .. import guided, style_losses
 from . import Summand, Term
 
 if TYPE_CHECKING:
-    from ...settings import Program
+    from ...program import Program
 
 
 def summand(program: Program) -> Summand | None:

@@ -19,7 +19,7 @@ from ... import images
 from . import Summand, Term
 
 if TYPE_CHECKING:
-    from ...settings import Program
+    from ...program import Program
 
 
 class Temporal(NamedTuple):

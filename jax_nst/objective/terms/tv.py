@@ -11,7 +11,7 @@ from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
 if TYPE_CHECKING:
-    from ...settings import Program
+    from ...program import Program
 
 
 def tv_loss(image: jax.Array, bands: int = 1) -> jax.Array:
