@@ -14,7 +14,8 @@ from .controls import coarse_to_fine, color, grids, presets, region_masks, style
 from .errors import NSTError
 from .objective import guided
 from .optimize import memory, sharding, spatial
-from .settings import INITS, Options, Program, Settings, Unpack, with_options
+from .program import Program
+from .settings import INITS, Options, Settings, Unpack, with_options
 
 
 class Progress(NamedTuple):
@@ -90,9 +91,7 @@ def stylize_batch(
     (:mod:`jax_nst.optimize.spatial`: the same result, ~1/D of the memory per device).
     Loss weights and the learning rate are traced: calls that differ only in them compile nothing new.
     """
-    if settings is not None and (options or preset is not None):
-        raise NSTError("give either settings or options and a preset, not both")
-    s = settings or presets.resolve(preset, init, **options)
+    s = presets.chosen(settings, preset, init, options)
     return run(contents, style, s, weights=weights, init=init, callback=callback, masks=masks,
                trust_weights=trust_weights)
 
@@ -110,9 +109,7 @@ def stylize_grid(
     values, e.g. ``{"style_weight": [1e2, 1e3, 1e4]}``; cells are ordered with the first option varying fastest
     (:func:`jax_nst.controls.grids.sheet` lays them out). Each cell equals ``stylize`` with its values.
     """
-    if settings is not None and (options or preset is not None):
-        raise NSTError("give either settings or options and a preset, not both")
-    s = settings or presets.resolve(preset, init, **options)
+    s = presets.chosen(settings, preset, init, options)
     each = grids.cells(s, grid)
     return run([content] * len(each), style, s, weights=weights, init=init, callback=callback, masks=masks,
                trust_weights=trust_weights, cells=each)

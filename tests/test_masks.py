@@ -9,8 +9,9 @@ import pytest
 
 import jax_nst
 from jax_nst import objective, vgg
-from jax_nst.objective import guided
+from jax_nst.objective import guided, style_losses
 from jax_nst.objective.style_losses import gram
+from jax_nst.objective.terms import style
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 
@@ -32,7 +33,7 @@ def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_s
     x = jnp.asarray(content_small)
     feats = {l: f[0] for l, f in vgg.features(params, x[None], list(s.style_layers)).items()}
     grams = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
-    plain = gram.style_loss(feats, grams, s.style_layers)
+    plain = style.style_loss(feats, grams, s.style_layers, style_losses.get("gram"))
     guides = guided.layer_guides(np.ones((*content_small.shape[:2], 1), np.float32), list(s.style_layers))
     by_region = guided.guided_style_loss(feats, {l: g[None] for l, g in grams.items()}, guides, s.style_layers)
     assert float(by_region) == pytest.approx(float(plain), rel=1e-4)

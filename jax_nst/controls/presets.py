@@ -69,6 +69,16 @@ def preset_options(name: str | None, given: Mapping[str, Any]) -> dict[str, Any]
     return {**preset, **given}
 
 
+def chosen(settings: Settings | None, preset: str | None, init: Any, options: Mapping[str, Any]) -> Settings:
+    """The Settings of an API call: ``settings`` as given, else :func:`resolve` of ``preset`` and ``options``;
+    NSTError when both are given."""
+    if settings is None:
+        return resolve(preset, init, **options)
+    if options or preset is not None:
+        raise NSTError("give either settings or options and a preset, not both")
+    return settings
+
+
 def resolve(preset: str | None = None, init: Any = "content", **options: Any) -> Settings:
     """The validated Settings of a run: ``preset`` (if any), overridden by ``options``, over the defaults.
 

@@ -1,5 +1,5 @@
 """The objective: terms (pure functions), their targets, and their weighted sum over one VGG pass."""
 
 from . import style_losses, terms
-from .evaluate import PARTS, evaluate
+from .evaluate import evaluate
 from .targets import BATCHED, Targets, first_image

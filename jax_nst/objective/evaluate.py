@@ -15,9 +15,6 @@ from .terms import NAMES, terms_of
 if TYPE_CHECKING:
     from ..program import Hyper, Program
 
-PARTS = NAMES
-"""Terms every report names (0 where a term is off): every term of :mod:`jax_nst.objective.terms`."""
-
 
 def evaluate(
     params: vgg.Params, prepared: Mapping | None, x: jax.Array, targets: Targets, hyper: Hyper, program: Program,
@@ -41,7 +38,7 @@ def evaluate(
     def tap(layer: str, f: jax.Array) -> dict[str, jax.Array]:
         return {t.name: t.fn({layer: f[0]}, x, targets, hyper) if layer in t.layers else jnp.zeros(()) for t in on_features}
 
-    parts = dict.fromkeys(PARTS, jnp.zeros(()))
+    parts = dict.fromkeys(NAMES, jnp.zeros(()))  # every term is reported, 0 where it is off
     if on_features:
         parts.update(vgg.apply(params, x[None], program.layers, pooling=program.pooling, model=program.model,
                                precision=program.precision, conv=conv, remat=remat, tap=tap, prepared=prepared,

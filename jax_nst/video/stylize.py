@@ -65,9 +65,7 @@ def stylize_video(
     frame rate of a folder or of arrays (default 24); ``init``: the first frame's starting image ("content",
     "noise", "style" or an image); later frames start from the previous result, warped.
     """
-    if settings is not None and (options or preset is not None):
-        raise NSTError("give either settings or options and a preset, not both")
-    s = settings or presets.resolve(preset, init, **options)
+    s = presets.chosen(settings, preset, init, options)
     later = s.replace(steps=later_steps or max(1, round(s.steps * LATER_STEPS)))
     if s.spatial > 1:
         spatial.check(s, 1, [temporal.TERM.name])  # refused before frame 1, not at frame 2

@@ -6,7 +6,7 @@ Several styles blend at the Gram level, A_l = Σ_k w_k A_l^(k); region masks gui
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -51,14 +51,6 @@ def style_layer_loss(features: jax.Array, target_gram: jax.Array, bands: int = 1
     n = features.shape[-1]
     diff = gram_matrix(features, normalize=True, bands=bands) - target_gram
     return jnp.sum(jnp.square(diff), axis=(-2, -1)) / (4.0 * n * n)
-
-
-def style_loss(
-    features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array], layer_weights: Mapping[str, Any],
-    bands: int = 1,
-) -> jax.Array:
-    """L_style = Σ_l w_l E_l over the style layers l."""
-    return sum(w * style_layer_loss(features[l], target_grams[l], bands) for l, w in layer_weights.items())
 
 
 def statistics(features: jax.Array) -> jax.Array:

@@ -3,13 +3,21 @@ with region masks the guided Grams of :mod:`jax_nst.objective.guided`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
+
+import jax
 
 from .. import guided, style_losses
 from . import Summand, Term
 
 if TYPE_CHECKING:
     from ...program import Program
+
+
+def style_loss(features: Mapping[str, jax.Array], targets: Mapping[str, Any], layer_weights: Mapping[str, Any],
+               loss: style_losses.StyleLoss, bands: int = 1) -> jax.Array:
+    """L_style = Σ_l w_l E_l over the layers of ``layer_weights``, E_l the ``loss``'s layer loss."""
+    return sum(w * loss.layer_loss(features[l], targets[l], bands) for l, w in layer_weights.items())
 
 
 def summand(program: Program) -> Summand | None:
@@ -20,7 +28,7 @@ def summand(program: Program) -> Summand | None:
         weights = {l: hyper.style_layers[l] for l in features}
         if program.masked:
             return guided.guided_style_loss(features, targets.style, targets.guides, weights, program.spatial)
-        return sum(w * loss.layer_loss(features[l], targets.style[l], program.spatial) for l, w in weights.items())
+        return style_loss(features, targets.style, weights, loss, program.spatial)
 
     return Summand("style", tuple(program.style_layers), fn) if program.style_layers else None
 
