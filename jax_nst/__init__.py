@@ -15,7 +15,7 @@ from typing import Any
 from .errors import NSTError
 
 _EXPORTS = {
-    "progress": ".progress", "Progress": ".api", "stylize": ".api", "stylize_batch": ".api", "stylize_grid": ".api",
+    "progress": ".progress", "Progress": ".progress", "stylize": ".api", "stylize_batch": ".api", "stylize_grid": ".api",
     "load_image": ".images", "save_image": ".images", "reconstruct": ".experiments", "synthesize": ".experiments",
     "Hyper": ".program", "Options": ".settings", "Program": ".program", "Settings": ".settings",
 }

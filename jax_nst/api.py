@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -13,27 +13,12 @@ from . import images, objective, optimize, vgg
 from .controls import coarse_to_fine, color, grids, presets, region_masks, styles
 from .errors import NSTError
 from .objective import guided
+from .progress import Callback, Progress
 from .optimize import memory, sharding, spatial
 from .program import Program
 from .settings import INITS, Options, Settings, Unpack, with_options
 
 
-class Progress(NamedTuple):
-    """What a callback receives every ``report_every`` steps and after the last step.
-
-    ``losses`` maps "total" and every term's name (:data:`jax_nst.objective.terms.NAMES`: "content", "style", "tv",
-    "temporal"; 0 where a term is off) to floats (``stylize``) or to arrays with one value per image
-    (``stylize_batch``); ``steps`` counts all scales; ``image`` is the current (H, W, 3) or (B, H, W, 3) image.
-    """
-
-    step: int
-    steps: int
-    evaluations: int
-    losses: dict[str, Any]
-    image: np.ndarray
-
-
-Callback = Callable[[Progress], None]
 
 
 @with_options

@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import api, images
+from . import images
+from .progress import Callback
 from .controls.presets import cumulative_style_layers
 from .settings import STYLE_LAYERS, Options, Unpack, with_options
 
@@ -27,17 +28,19 @@ def synthesize_options(layers: Sequence[str] | str, options: dict[str, Any]) -> 
 @with_options
 def reconstruct(
     image: images.ImageSource, layer: str = "conv4_2", *, weights: str | os.PathLike | None = None,
-    callback: api.Callback | None = None, **options: Unpack[Options],
+    callback: Callback | None = None, **options: Unpack[Options],
 ) -> np.ndarray:
     """x* = argmin_x ½ Σ (F_l(x) − P_l)² from white noise: the image as layer ``layer`` sees it."""
     options = reconstruct_options(layer, options)
+    from . import api
+
     return api.stylize(image, image, weights=weights, init="noise", callback=callback, **options)
 
 
 @with_options
 def synthesize(
     style: images.ImageSource, layers: Sequence[str] | str = STYLE_LAYERS, *, weights: str | os.PathLike | None = None,
-    callback: api.Callback | None = None, **options: Unpack[Options],
+    callback: Callback | None = None, **options: Unpack[Options],
 ) -> np.ndarray:
     """x* = argmin_x Σ_l w_l E_l from white noise: a texture with the style's Gram matrices at ``layers``.
 
@@ -45,4 +48,6 @@ def synthesize(
     has the style's aspect ratio and long side ``size``.
     """
     options = synthesize_options(layers, options)
+    from . import api
+
     return api.stylize(style, style, weights=weights, init="noise", callback=callback, **options)

@@ -6,7 +6,7 @@ Below the objective and the optimizer, which read them, so that neither imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -44,7 +44,7 @@ class Program:
     style_layers: tuple[str, ...] = STYLE_LAYERS
     masked: bool = False
     average: bool = False
-    conv: vgg.Conv = vgg.DEFAULT_CONV
+    conv: vgg.Conv = field(default_factory=lambda: vgg.DEFAULT_CONV)  # read on use: the table alone imports no JAX
     spatial: int = 1
     inputs: tuple[str, ...] = ()
     padding: str = "zero"

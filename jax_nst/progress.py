@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,7 +18,25 @@ from .errors import NSTError
 from .objective import terms
 
 PARTS = ("total", *terms.NAMES)
-LABELS = {"total": "L_total", **{t.name: t.label for t in terms.TERMS.values()}}
+LABELS = {"total": "L_total", **{n: terms.CATALOGUE[n]["label"] for n in terms.NAMES}}
+
+
+class Progress(NamedTuple):
+    """What a callback receives every ``report_every`` steps and after the last step.
+
+    ``losses`` maps "total" and every term's name (:data:`jax_nst.objective.terms.NAMES`: "content", "style", "tv",
+    "temporal"; 0 where a term is off) to floats (``stylize``) or to arrays with one value per image
+    (``stylize_batch``); ``steps`` counts all scales; ``image`` is the current (H, W, 3) or (B, H, W, 3) image.
+    """
+
+    step: int
+    steps: int
+    evaluations: int
+    losses: dict[str, Any]
+    image: np.ndarray
+
+
+Callback = Callable[[Progress], None]
 
 
 class Recorder:

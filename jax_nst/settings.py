@@ -137,7 +137,7 @@ class Settings:
         _choice("model", self.model, tuple(vgg.MODELS))
         set_("content_layers", layer_weights(self.content_layers, "content", self.model))
         set_("style_layers", layer_weights(self.style_layers, "style", self.model))
-        for name in (t.option for t in terms.TERMS.values()):
+        for name in terms.OPTIONS.values():
             value = float(getattr(self, name))
             if not value >= 0 or value == float("inf"):
                 raise NSTError(f"{name} must be a finite number >= 0, got {value}")
@@ -206,7 +206,7 @@ class Settings:
         """The traced values of the loop as float32 arrays."""
         f32 = np.float32
         return Hyper(
-            weights={t.name: f32(getattr(self, t.option)) for t in terms.TERMS.values()},
+            weights={n: f32(getattr(self, option)) for n, option in terms.OPTIONS.items()},
             content_layers={k: f32(w) for k, w in self.active_content_layers.items()},
             style_layers={k: f32(w) for k, w in self.active_style_layers.items()},
             learning_rate=f32(self.lr), average=f32(self.average),
@@ -232,7 +232,7 @@ OPTION_DOCS: dict[str, str] = {
     "steps": "optimization steps at size (the coarse scales take scale_steps)",
     "optimizer": "lbfgs (L-BFGS with a strong-Wolfe line search) or adam",
     "learning_rate": "learning rate (L-BFGS: the line search's first step; None: 1 for L-BFGS, 0.02 for Adam)",
-    **{t.option: t.help for t in terms.TERMS.values()},
+    **{terms.OPTIONS[n]: terms.CATALOGUE[n]["help"] for n in terms.NAMES},
     "content_layers": "content layers, each optionally name:weight (\"conv4_2,conv5_2:0.5\", a list, or {layer: w})",
     "style_layers": "style layers, each optionally name:weight (a name without a weight gets 1/L)",
     "init": "starting image: content, noise, style or an image (./content for a file named like one of those)",
@@ -252,7 +252,7 @@ OPTION_DOCS: dict[str, str] = {
     "normalization": "size: weights mean the same at every size (as for 512² px); paper: the paper's plain sums",
     "spatial": "split one image's rows over D local devices: the same result with ~1/D of the memory per device",
     "padding": "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect",
-    "style_loss": "the style term: " + "; ".join(f"{n} ({loss.summary})" for n, loss in style_losses.LOSSES.items()),
+    "style_loss": "the style term: " + "; ".join(f"{n} ({style_losses.CATALOGUE[n]['summary']})" for n in style_losses.NAMES),
     "margin": "stylize this many px of mirrored content around the image and crop them off: no frame along the edges",
 }
 """One line on each option of :class:`Settings`: the command line's help and the API's docstrings read it."""

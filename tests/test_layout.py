@@ -123,3 +123,34 @@ def test_the_readme_layout_table_names_every_module_and_only_modules_that_exist(
     modules = {p for p in (ROOT / "jax_nst").rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     missing = {p for p in modules if p not in named and not any(d in named for d in p.parents)}
     assert sorted(str(p.relative_to(ROOT)) for p in missing) == []
+
+
+def test_help_and_option_checks_import_no_jax():
+    """``jax-nst --help`` answers at once: the parsers, flags, settings and registries load without JAX."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom jax_nst.cli import main\nfrom jax_nst import settings\n"
+              "for argv in (['--help'], ['demo', '-h'], ['layers', '-h'], ['doctor', '-h'], ['reconstruct', '-h'],"
+              " ['convert-weights', '-h']):\n    main(argv)\n"
+              "settings.Settings(style_loss='mean_cov')\n"
+              "print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_each_registry_knows_its_modules_records_before_importing_them():
+    """The catalogue read from source equals the imported records' literal fields, and names are module names."""
+    import dataclasses
+
+    from jax_nst.objective import style_losses, terms
+
+    for registry, get in ((style_losses, style_losses.get), (terms, terms.get)):
+        for name in registry.NAMES:
+            record = get(name)
+            assert record.name == name
+            known = registry.CATALOGUE[name]
+            assert known == {k: getattr(record, k) for k in known}
+            literal = {f.name for f in dataclasses.fields(record) if not callable(getattr(record, f.name))}
+            assert literal <= set(known)

@@ -25,7 +25,7 @@ from ..settings import (
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
 CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
-VIDEO_ONLY = tuple(t.option for t in terms.TERMS.values() if t.input)
+VIDEO_ONLY = tuple(terms.OPTIONS[n] for n in terms.NAMES if terms.CATALOGUE[n]["input"])
 """Settings that only ``jax-nst video`` takes."""
 STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style_blend_weights", "style_scale",
               "preserve_colors")
@@ -78,8 +78,8 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "steps": (("--steps",), {"type": int, "metavar": "N"}),
     "optimizer": (("--optimizer",), {"choices": OPTIMIZERS}),
     "learning_rate": (("--lr", "--learning-rate"), {"type": float, "metavar": "LR"}),
-    **{t.option: ((f"--{t.option.replace('_', '-')}",), {"type": float, "metavar": t.short.upper()})
-       for t in terms.TERMS.values()},  # each term's weight (the temporal term's: jax-nst video only)
+    **{o: ((f"--{o.replace('_', '-')}",), {"type": float, "metavar": terms.CATALOGUE[n]["short"].upper()})
+       for n, o in terms.OPTIONS.items()},  # each term's weight (the temporal term's: jax-nst video only)
     "content_layers": (("--content-layers",), {"metavar": "LAYERS"}),
     "style_layers": (("--style-layers",), {"metavar": "LAYERS"}),
     "normalization": (("--normalization",), {"choices": NORMALIZATIONS}),

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import api, images, progress
+from .. import images, progress
 from ..controls import grids, presets
 from ..settings import INITS, Settings
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG  # noqa: F401 (re-exported for the subcommands)
@@ -74,7 +74,7 @@ class Reporter:
             sys.stderr.write("\r\033[K")
             self.noted = False
 
-    def __call__(self, p: api.Progress) -> None:
+    def __call__(self, p: progress.Progress) -> None:
         """Advance the bar, show the losses, save a frame when one is due."""
         if self.bar is None:
             from tqdm import tqdm
@@ -120,12 +120,14 @@ def write_progress(rec: progress.Recorder | None, args: dict[str, Any], out: pat
 def stylize_to_file(
     content: Any, style: Any, out: pathlib.Path, settings: Settings, *, init: Any = "content",
     weights: str | None = None, save_every: int | None = None, quiet: bool = False,
-    also: api.Callback | None = None, masks: Sequence[np.ndarray] | None = None, trust_weights: bool = False,
+    also: progress.Callback | None = None, masks: Sequence[np.ndarray] | None = None, trust_weights: bool = False,
 ) -> str:
     """Run ``stylize`` with a progress bar, write ``out``; returns the summary of the run.
 
     ``also`` is a second progress callback; ``masks``: one region mask per style (:func:`jax_nst.stylize`).
     """
+    from .. import api
+
     reporter = Reporter(out, save_every, quiet)
     start = time.perf_counter()
     try:
@@ -143,6 +145,8 @@ def stylize_to_file(
 def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, grid: grids.Grid,
              masks: Sequence[np.ndarray] | None = None) -> int:
     """Stylize every cell of ``grid`` in one batch (progress of the first cell shown); write the contact sheet."""
+    from .. import api
+
     out = pathlib.Path(args["output"])
     reporter = Reporter(out, None, args.get("quiet", False))
     start = time.perf_counter()

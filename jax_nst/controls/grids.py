@@ -18,7 +18,7 @@ from ..objective import terms
 from ..errors import NSTError
 from ..settings import Settings
 
-TRACED = (*(t.option for t in terms.TERMS.values() if not t.input), "learning_rate", "average")
+TRACED = (*(terms.OPTIONS[n] for n in terms.NAMES if not terms.CATALOGUE[n]["input"]), "learning_rate", "average")
 """The options a grid may vary: those the compiled program takes as traced values."""
 
 Grid = Mapping[str, Sequence[float]]
@@ -74,4 +74,4 @@ def _combos(grid: Grid, names: list[str]) -> list[dict[str, float]]:
 
 def _short(name: str) -> str:
     """A label's option name in ASCII (the sheet's bitmap font has no Greek): style_weight → beta."""
-    return {**{t.option: t.short for t in terms.TERMS.values()}, "learning_rate": "lr"}.get(name, name)
+    return {**{terms.OPTIONS[n]: terms.CATALOGUE[n]["short"] for n in terms.NAMES}, "learning_rate": "lr"}.get(name, name)

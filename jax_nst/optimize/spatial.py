@@ -35,14 +35,14 @@ SHARED = PartitionSpec()
 def check(s: Settings, contents: int, inputs: Sequence[str] = ()) -> None:
     """NSTError unless ``s.spatial`` devices exist, one content image is given and every term given an input
     (``inputs``: term names) splits over devices (a video frame's temporal term does not)."""
-    if any(not terms.get(n).spatial for n in inputs):
+    if any(not terms.CATALOGUE[n]["spatial"] for n in inputs):
         raise NSTError("video frames are not split over devices yet (the flow may reach across bands); "
                        "leave spatial at 1")
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
-    if not style_losses.get(s.style_loss).spatial:
-        splits = ", ".join(n for n, loss in style_losses.LOSSES.items() if loss.spatial)
+    if not style_losses.CATALOGUE[s.style_loss]["spatial"]:
+        splits = ", ".join(n for n in style_losses.NAMES if style_losses.CATALOGUE[n]["spatial"])
         raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "
                        f"features at once); use {splits} with spatial")
     vgg.row_bands.mesh(s.spatial)

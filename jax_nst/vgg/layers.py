@@ -15,6 +15,9 @@ WIDTHS = (64, 128, 256, 512, 512)
 MODELS: dict[str, tuple[int, ...]] = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
 """Convolutions per block."""
 POOLINGS = ("avg", "max")
+PADDINGS = {"zero": None, "replicate": "edge", "reflect": "reflect"}
+"""Border of the first convolution → ``jnp.pad`` mode: zero (VGG's own: the image's mean colour beyond the
+edge, after preprocessing), the edge pixels repeated, or mirrored; the deeper layers keep zero padding."""
 
 
 class Layer(NamedTuple):

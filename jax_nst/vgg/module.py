@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from .conv import DEFAULT_CONV, Conv
-from .layers import TABLES, blocks, layer_names
+from .layers import PADDINGS, TABLES, blocks, layer_names
 
 Params = Mapping[str, Mapping[str, jax.Array]]
 Tap = Callable[[str, jax.Array], Any]
@@ -23,9 +23,6 @@ Tap = Callable[[str, jax.Array], Any]
 PREPARED = "prepared"
 """Variable collection of the kernels' derived arrays (``Conv.prepare``), one entry per layer."""
 PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-PADDINGS = {"zero": None, "replicate": "edge", "reflect": "reflect"}
-"""Border of the first convolution → ``jnp.pad`` mode: zero (VGG's own: the image's mean colour beyond the
-edge, after preprocessing), the edge pixels repeated, or mirrored; the deeper layers keep zero padding."""
 """Compute dtypes of the VGG pass; bfloat16 convolutions accumulate in float32."""
 
 

@@ -4,18 +4,19 @@ A style loss is one :class:`StyleLoss` record, the ``LOSS`` of a module of this 
 ``statistics`` of one style image's features at a layer (compiled), ``blend`` of several styles'
 statistics into the layer's target (on the host), ``layer_loss`` E_l of the image's features against
 the target (pure: jit, vmap and grad safe), and for a random loss ``draw``, the target of one step.
-Adding a loss is adding a module with a ``LOSS``; settings, the command line and the objective read
+Adding a loss is adding a module with a ``LOSS`` whose name is the module's; settings, the command line and the objective read
 this registry.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import jax
+if TYPE_CHECKING:
+    import jax
+
+from .. import registry
 
 Statistics = Any
 """What ``statistics`` returns for one style at one layer: a pytree of arrays."""
@@ -48,20 +49,20 @@ class StyleLoss:
         return self.draw is not None
 
 
-def _discover() -> dict[str, StyleLoss]:
-    """Every ``LOSS`` of this package's modules, by name, the paper's Gram loss first."""
-    found = {}
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "gram", m.name)):
-        loss = getattr(importlib.import_module(f"{__name__}.{module.name}"), "LOSS", None)
-        if isinstance(loss, StyleLoss):
-            found[loss.name] = loss
-    return found
-
-
-LOSSES: dict[str, StyleLoss] = _discover()
-NAMES: tuple[str, ...] = tuple(LOSSES)
+CATALOGUE = registry.catalogue(__path__, "LOSS", StyleLoss)
+"""Each loss's literal fields (name, summary, masks, spatial), read without importing it (:mod:`..registry`)."""
+NAMES: tuple[str, ...] = tuple(sorted(CATALOGUE, key=lambda name: (name != "gram", name)))
+"""The losses by module name, the paper's Gram loss first."""
 
 
 def get(name: str) -> StyleLoss:
     """The style loss called ``name`` (KeyError for an unknown name; settings validate names first)."""
-    return LOSSES[name]
+    if name not in NAMES:
+        raise KeyError(name)
+    return registry.load(__name__, name, "LOSS")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LOSSES":  # every loss imported: {name: StyleLoss}
+        return {n: get(n) for n in NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

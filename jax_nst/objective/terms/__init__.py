@@ -17,14 +17,14 @@ Normalization "size" scales the terms that grow with the pixel count (L_content,
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
-import jax
+from .. import registry
 
 if TYPE_CHECKING:
+    import jax
+
     from ...program import Program
 
 REFERENCE_SIDE = 512
@@ -70,26 +70,29 @@ class Term:
     spatial: bool = True
 
 
-def _discover() -> dict[str, Term]:
-    """Every ``TERM`` of this package's modules, by name, in report order."""
-    found = []
-    for module in pkgutil.iter_modules(__path__):
-        term = getattr(importlib.import_module(f"{__name__}.{module.name}"), "TERM", None)
-        if isinstance(term, Term):
-            found.append(term)
-    return {t.name: t for t in sorted(found, key=lambda t: t.order)}
-
-
-TERMS: dict[str, Term] = _discover()
-NAMES: tuple[str, ...] = tuple(TERMS)
+CATALOGUE = registry.catalogue(__path__, "TERM", Term)
+"""Each term's literal fields (name, option, label, short, order, help, input, spatial), read without importing
+it (:mod:`..registry`)."""
+NAMES: tuple[str, ...] = tuple(sorted(CATALOGUE, key=lambda name: CATALOGUE[name]["order"]))
+"""The terms by module name, in report order."""
+OPTIONS: dict[str, str] = {name: CATALOGUE[name]["option"] for name in NAMES}
+"""Each term's weighing Settings option, by term name."""
 
 
 def get(name: str) -> Term:
     """The term called ``name``."""
-    return TERMS[name]
+    if name not in NAMES:
+        raise KeyError(name)
+    return registry.load(__name__, name, "TERM")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TERMS":  # every term imported, in report order: {name: Term}
+        return {n: get(n) for n in NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def terms_of(program: Program) -> list[Summand]:
     """The summands of ``program``'s objective: every term it keeps (an input term only when its input is given)."""
-    found = [t.summand(program) for t in TERMS.values() if not t.input or t.name in program.inputs]
+    found = [get(n).summand(program) for n in NAMES if not CATALOGUE[n]["input"] or n in program.inputs]
     return [s for s in found if s is not None]
