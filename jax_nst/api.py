@@ -128,11 +128,12 @@ def run(
     for k in plan:
         content = k.fit(seen)
         x = k.fit(_initial(init, k, seen) if x is None else x)
-        targets = objective.targets.build(params, content, k.styles, k.program, blend, k.masks, s.seed)
-        if inputs:
-            targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, k.shape, k.margin)
-                                               for n, v in inputs.items()})
-        x = _guarded(optimize or optimize_stage, params, _start(x, targets, s), targets, k, relay)
+        with memory.guard(k.shape, k.program, len(batch)):
+            targets = objective.targets.build(params, content, k.styles, k.program, blend, k.masks, s.seed)
+            if inputs:
+                targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, k.shape, k.margin)
+                                                   for n, v in inputs.items()})
+            x = (optimize or optimize_stage)(params, _start(x, targets, s), targets, k, relay)
         if relay is not None:
             relay.next_scale()
     if mask is not None:
@@ -175,17 +176,6 @@ def _start(x: np.ndarray, targets: objective.Targets, s: Settings) -> np.ndarray
 StageOptimizer = Callable[[vgg.Params, np.ndarray, objective.Targets, coarse_to_fine.Stage, "Callback | None"],
                          np.ndarray]
 """What optimizes one stage: (params, x (B, height, w + 2m, 3), targets, stage, callback) → (B, h, w, 3) pictures."""
-
-
-def _guarded(optimize: StageOptimizer, params: vgg.Params, x: np.ndarray, targets: objective.Targets,
-             stage: coarse_to_fine.Stage, callback: Callback | None) -> np.ndarray:
-    """``optimize(...)``, with XLA's RESOURCE_EXHAUSTED turned into one line that names a size that fits."""
-    try:
-        return optimize(params, x, targets, stage, callback)
-    except Exception as e:  # noqa: BLE001
-        if memory.out_of_memory(e) and not isinstance(e, NSTError):
-            raise memory.out_of_memory_error(stage.shape, stage.program, x.shape[0]) from None
-        raise
 
 
 def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets, stage: coarse_to_fine.Stage,

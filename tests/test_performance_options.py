@@ -94,8 +94,8 @@ def test_auto_remat_turns_on_when_the_estimate_exceeds_the_budget(monkeypatch):
 
 def test_a_refusal_names_the_shorter_history_when_only_the_history_keeps_an_image_out(monkeypatch):
     s, hw = Settings(), (2000, 3000)
-    short, full = (memory.evaluation_bytes(hw, s.replace(lbfgs_memory=m), True) for m in (10, s.lbfgs_memory))
-    assert memory.evaluation_bytes(hw, s.replace(optimizer="adam"), True) < short < full  # Adam keeps no pairs
+    short, full = (memory.needed_bytes(hw, s.replace(lbfgs_memory=m)) for m in (10, s.lbfgs_memory))
+    assert memory.needed_bytes(hw, s.replace(optimizer="adam")) < short < full  # Adam keeps no pairs
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: int((short + full) / 2 / memory.HEADROOM))
     with pytest.raises(NSTError, match="they fit with --lbfgs-memory 10, or a size of [0-9]+ px fits"):
         memory.check_fits(hw, s)

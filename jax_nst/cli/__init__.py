@@ -13,7 +13,7 @@ import pathlib
 import sys
 from typing import Any, Callable, Sequence
 
-from ..errors import NSTError
+from ..errors import NSTError, out_of_memory
 
 PROG = "jax-nst"
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -109,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return error(str(e))
     except OSError as e:
         return error(_os_message(e))
-    except MemoryError:
-        return error("out of memory; try a smaller --size")
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - running out of memory wherever it happens is one line too
+        if not out_of_memory(e):
+            raise
+        return error("out of memory; try a smaller --size (jax-nst doctor names the largest size that fits)")
 
 
 INTERRUPT_GRACE_S = 3.0

@@ -3,21 +3,22 @@
 The estimate is the float32 size of the VGG activations up to the deepest layer used, times the
 peak-to-activations ratio measured with ``compiled.memory_analysis()`` on XLA:CPU (memory-optimized
 scheduler, as ``make_loop`` compiles on CPU; 512–2048 px; bfloat16 measured no smaller,
-its convolutions return float32), plus the prepared params.
+its convolutions return float32), plus the prepared params. On the host a whole run's peak resident memory is
+larger (:data:`HOST_BASE`, :data:`HOST_PER_ESTIMATE`); refusals and suggested sizes use that (:func:`needed_bytes`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-import os
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import jax
 
-
 from .. import vgg
-from ..errors import NSTError
+from ..errors import NSTError, out_of_memory
+from . import host_memory
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -29,6 +30,13 @@ HEADROOM = 0.8
 """Fraction of the available memory an evaluation may plan to use."""
 
 
+HOST_BASE, HOST_PER_ESTIMATE = 3 << 28, 1.75
+"""Peak resident memory of a whole run on CPU ≈ HOST_BASE + HOST_PER_ESTIMATE × :func:`evaluation_bytes` with remat:
+the envelope of VmHWM measured for 2-step runs at 512, 1024 and 1536 px (1.88, 4.17 and 8.01 GiB with remat off;
+4.23 and 8.29 GiB on at 1024 and 1536 px) against estimates of 0.66, 2.06 and 4.39 GiB (AMD EPYC, XLA:CPU). The
+interpreter, JAX, the compiled programs and the allocator's free lists make the base; remat saves little on CPU."""
+MIN_SUGGESTED = 64
+"""The smallest size a refusal suggests: below it a picture shows no style (the network pools it away)."""
 SHORT_HISTORY = 10
 """The L-BFGS history suggested when the default one is what keeps an image from fitting (2m image-sized arrays)."""
 
@@ -48,8 +56,18 @@ def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batc
     return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images) / s.spatial + kernels)
 
 
+def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platform: str | None = None) -> int:
+    """Peak bytes of a run on ``platform`` (default: the first device's) with remat: :func:`evaluation_bytes` on an
+    accelerator, the measured whole-run peak on CPU (:data:`HOST_PER_ESTIMATE`)."""
+    estimate = evaluation_bytes(hw, s, remat=True, batch=batch)
+    if (platform or jax.devices()[0].platform) != "cpu":
+        return estimate
+    return int(HOST_BASE + HOST_PER_ESTIMATE * estimate)
+
+
 def available_bytes(device: jax.Device | None = None) -> int:
-    """Memory the computation may use: the accelerator's limit, or the host's available RAM on CPU."""
+    """Memory the computation may use: the accelerator's limit, or on CPU what this process may still take
+    (available RAM, ``ulimit``, the control group's limit: :func:`jax_nst.optimize.host_memory.available_bytes`)."""
     device = device or jax.devices()[0]
     if device.platform != "cpu":
         try:
@@ -58,20 +76,7 @@ def available_bytes(device: jax.Device | None = None) -> int:
             stats = {}
         if "bytes_limit" in stats:
             return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-    try:
-        import psutil
-    except ImportError:  # psutil is optional: fall back to the kernel's own figure
-        return _meminfo_available()
-    return int(psutil.virtual_memory().available)
-
-
-def _meminfo_available() -> int:
-    """MemAvailable from /proc/meminfo, or free physical pages where there is none."""
-    try:
-        with open("/proc/meminfo") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return host_memory.available_bytes()
 
 
 def use_remat(s: Settings | Program, shape: Sequence[int]) -> bool:
@@ -90,7 +95,7 @@ def resolve(s: Program, shape: Sequence[int]) -> Program:
 def fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> bool:
     """Whether ``batch`` images of ``hw`` fit in the planned share of ``available`` bytes, with remat."""
     available = available_bytes() if available is None else available
-    return evaluation_bytes(hw, s, remat=True, batch=batch) <= HEADROOM * available
+    return needed_bytes(hw, s, batch) <= HEADROOM * available
 
 
 def largest_side(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> int:
@@ -112,25 +117,35 @@ def check_fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, device:
     available = available_bytes(device)
     if fits(hw, s, batch, available):
         return
-    need = evaluation_bytes(hw, s, remat=True, batch=batch)
+    need = needed_bytes(hw, s, batch)
     side = largest_side(hw, s, batch, available)
     short = dataclasses.replace(s, lbfgs_memory=SHORT_HISTORY)
     history = (f"they fit with --lbfgs-memory {SHORT_HISTORY}, or "
                if s.optimizer == "lbfgs" and s.lbfgs_memory > SHORT_HISTORY and fits(hw, short, batch, available) else "")
+    fix = f"{history}a size of {side} px fits (--size {side})" if side >= MIN_SUGGESTED else "no size fits"
     raise NSTError(
         f"{batch} image(s) of {hw[1]}×{hw[0]} px need about {need / 2**30:.1f} GiB even with remat; "
-        f"{available / 2**30:.1f} GiB is available on {(device or jax.devices()[0]).platform}; "
-        f"{history}a size of {side} px fits (--size {side})"
+        f"{available / 2**30:.1f} GiB is available to this process on {(device or jax.devices()[0]).platform}; {fix}"
     )
 
 
-def out_of_memory(error: BaseException) -> bool:
-    """Whether ``error`` is XLA running out of device memory."""
-    return "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError)
 
 
 def out_of_memory_error(hw: Sequence[int], s: Settings | Program, batch: int = 1) -> NSTError:
-    """The one-line error for an evaluation that ran out of memory: the size the estimate says fits."""
-    side = max(1, min(largest_side(hw, s, batch), max(hw) * 3 // 4))
+    """The one-line error for a run that ran out of memory: the size the estimate says fits (smaller than this one)."""
+    side = min(largest_side(hw, s, batch), max(hw) * 3 // 4)
+    fix = f"try --size {side}, --remat on or --precision bfloat16" if side >= MIN_SUGGESTED else \
+        "no smaller size is worth suggesting; free memory or raise the process's limit"
     return NSTError(f"out of memory stylizing {batch} image(s) of {hw[1]}×{hw[0]} px on "
-                    f"{jax.devices()[0].platform}; try --size {side}, --remat on or --precision bfloat16")
+                    f"{jax.devices()[0].platform}; {fix}")
+
+
+@contextlib.contextmanager
+def guard(hw: Sequence[int], s: Settings | Program, batch: int = 1) -> Iterator[None]:
+    """Turn running out of memory inside the block (computing targets, optimizing) into :func:`out_of_memory_error`."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001
+        if out_of_memory(e) and not isinstance(e, NSTError):
+            raise out_of_memory_error(hw, s, batch) from None
+        raise
