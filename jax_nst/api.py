@@ -155,6 +155,7 @@ def load(contents: Sequence[images.ImageSource], style: images.ImageSource | Seq
     per_device = 1 if s.spatial > 1 else -(-len(raw) // jax.local_device_count())
     memory.check_fits(max(shapes), s, per_device)
     batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
+    memory.check_style_side(styles.style_side(s, s.size), s)
     style_images = styles.load_styles(style, s)
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")

@@ -247,10 +247,13 @@ def _decode_pil(im: Image.Image, label: str, size: int | None = None) -> np.ndar
     """Decode the first frame of an opened PIL image, mapping failures to NSTError.
 
     With ``size``, the image is decoded (JPEG) or box-reduced (others) to a long side of at least
-    ``size`` before it becomes float, so memory follows the target size, not the file's.
+    ``size`` before it becomes float, so memory follows the target size, not the file's; a reduced image is then
+    resized to exactly ``fit_long_side`` of the file's own size, so that its shape is the one any other format or an
+    array of the same picture gives (a reduction by an integer factor rounds the short side its own way).
     """
     try:
         im.seek(0)
+        original = im.size
         _draft(im, size)
         im.load()
     except Image.DecompressionBombError:
@@ -258,9 +261,14 @@ def _decode_pil(im: Image.Image, label: str, size: int | None = None) -> np.ndar
     except Exception:  # noqa: BLE001 - any decoder failure means a bad file
         raise _read_error(label, "file is truncated or corrupt") from None
     try:
-        return _pil_to_rgb(_exif_upright(_reduced(im, size)))
+        reduced = _reduced(im, size)
+        rgb = _pil_to_rgb(_exif_upright(reduced))
     except Exception:  # noqa: BLE001 - a mode PIL cannot convert
         raise _read_error(label, f"unsupported image mode '{im.mode}'") from None
+    if size is None or reduced.size == original:
+        return rgb
+    w, h = original if rgb.shape[:2] == reduced.size[::-1] else original[::-1]  # EXIF may have turned it
+    return resize(rgb, *fit_long_side(h, w, size))
 
 
 # ----------------------------------------------------------------------------
@@ -495,7 +503,7 @@ def replacing(path: PathLike, what: str = "image", mode: int | None = None) -> I
     _sync_folder(path.parent)
 
 
-def write_atomic(data: bytes, path: PathLike, mode: int | None = None, what: str = "file") -> pathlib.Path:
+def write_atomic(data: bytes, path: PathLike, mode: int | None = None, what: str = "image") -> pathlib.Path:
     """Put ``data`` at ``path`` completely or not at all (:func:`replacing`; ``what`` names it in an error)."""
     with replacing(path, what, mode=mode) as tmp:
         fd = os.open(tmp, os.O_WRONLY)

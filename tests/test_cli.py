@@ -279,7 +279,7 @@ def test_non_finite_loss(inputs, out_dir, capsys) -> None:
 @pytest.mark.parametrize(
     "exc, code, text",
     [(NSTError("boom\nsecond line"), 1, "boom second line"), (OSError(28, "No space left on device", "x.png"), 1,
-     "No space left on device: 'x.png'"), (MemoryError(), 1, "out of memory; try a smaller --size"), (KeyboardInterrupt(), 130, "interrupted")],
+     "No space left on device: 'x.png'"), (MemoryError(), 1, "out of memory; try a smaller --size (jax-nst doctor names the largest size that fits)"), (KeyboardInterrupt(), 130, "interrupted")],
 )
 def test_errors_from_stylize(exc, code, text, inputs, out_dir, monkeypatch, capsys) -> None:
     def stylize(*args, **kwargs):

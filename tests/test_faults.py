@@ -91,6 +91,7 @@ def test_full_disk_in_a_folder_job_leaves_nothing_partial(tmp_path, monkeypatch,
     monkeypatch.undo()
     assert "No space left on device" in one_error_line(capsys)
     assert hidden_files(out) == []
+    assert all(m.stat().st_size > 0 for m in out.glob(manifest.PATTERN))  # no empty manifest
     manifest_lines_are_records(out)
     for r in manifest.read(out):
         assert images.load_image(out / r["output"]).shape == (26, 32, 3)
@@ -294,3 +295,43 @@ def test_a_huge_input_decodes_near_the_target_size_without_warnings(tmp_path) ->
     shape, peak_kb = run.stdout.decode().rsplit(")", 1)
     assert shape + ")" == "(64, 64, 3)"
     assert int(peak_kb) < 1_000_000, f"peak {int(peak_kb) / 1e6:.2f} GB"
+
+
+def test_a_full_disk_at_the_first_record_leaves_no_empty_manifest(tmp_path, monkeypatch) -> None:
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = manifest.path_for(tmp_path)
+    monkeypatch.setattr(os, "write", full)
+    with manifest.Writer(path) as writer, pytest.raises(NSTError, match="No space left on device"):
+        writer.append({"output": "a.png", "status": manifest.DONE})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    with manifest.Writer(path) as writer:  # with room again: the record, whole
+        writer.append({"output": "a.png", "status": manifest.DONE})
+    assert manifest.read(tmp_path) == [{"output": "a.png", "status": manifest.DONE}]
+
+
+def test_a_read_only_compile_cache_is_read_without_warnings(tmp_path) -> None:
+    """A shared cache the user cannot write costs compile time only: the run prints its one line, no warnings."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    def writable(folder: pathlib.Path) -> bool:
+        try:
+            (folder / "probe").touch()
+        except OSError:
+            return False
+        (folder / "probe").unlink()
+        return True
+
+    if writable(cache):  # root writes anywhere: take a folder where no file can be made (sysfs)
+        cache = pathlib.Path("/sys")
+        if not cache.is_dir() or writable(cache):
+            pytest.skip("no read-only folder here")
+    out = tmp_path / "o.png"
+    cmd = [sys.executable, "-m", "jax_nst", str(samples.CONTENT), str(samples.STYLE), "-o", str(out), *FAST]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**CHILD_ENV, "JAX_NST_CACHE_DIR": str(cache)})
+    assert done.returncode == 0 and out.exists()
+    assert done.stderr.strip() == "", done.stderr[:500]

@@ -599,3 +599,21 @@ def test_samples_load() -> None:
 
     assert max(load_image(CONTENT).shape[:2]) == 512
     assert_rgb(load_image(STYLE), (512, 512))
+
+
+def test_the_same_picture_in_any_format_or_array_type_gives_the_same_size(tmp_path):
+    """A reduced decode (JPEG draft, box reduction) must not round the short side its own way."""
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((683, 1024, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "a.jpg", quality=95)
+    Image.fromarray(rgb).convert("P").save(tmp_path / "a.gif")
+    Image.fromarray((rng.random((683, 1024)) * 65535).astype(np.uint16)).save(tmp_path / "g16.png")
+    turned = Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 0, 2)[::-1]))  # stored turned, EXIF turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned.save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    sources = [tmp_path / n for n in ("a.png", "a.jpg", "a.gif", "g16.png", "turned.jpg")] + [rgb, rgb / 255.0]
+    for size in (100, 300, 341, 512, 700):
+        shapes = {images.load_image(images.load_image(s, at_least=size), size).shape for s in sources}
+        assert shapes == {(*images.fit_long_side(683, 1024, size), 3)}, size

@@ -46,16 +46,27 @@ def compile_cache_dir() -> pathlib.Path:
 
 def enable_compile_cache() -> pathlib.Path | None:
     """Turn on JAX's persistent compilation cache (off when $JAX_NST_NO_COMPILE_CACHE is set): a second run
-    of the same image shape loads its programs instead of compiling them. Returns the folder, or None."""
+    of the same image shape loads its programs instead of compiling them. Returns the folder, or None.
+
+    A cache folder that cannot be made is left off; one that exists but cannot be written (a shared, read-only
+    cache) is read, and JAX's warning for each entry it cannot write is silenced: it only costs compile time."""
     if os.environ.get(NO_CACHE_ENV):
         return None
+    import tempfile
+    import warnings
+
     import jax
 
     path = compile_cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return None  # an unwritable cache only costs compile time
+        return None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:
+        warnings.filterwarnings("ignore", message="Error writing persistent compilation cache entry")
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return path

@@ -35,6 +35,6 @@ def main(args: dict[str, Any]) -> int:
     options = {**DEMO, "size": args["size"], "steps": args["steps"]}
     report = min(DEMO["report_every"], max(args["steps"], 1))
     settings = run.settings_of({"preset": PRESET}, {**options, "report_every": report})
-    images.check_writable_output(out)
+    run.check_outputs({**args, "output": out})
     content, style = images.load_image(samples.CONTENT), images.load_image(samples.STYLE)
     return run.run_one({**args, "output": out}, content, style, settings, "content")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .. import vgg
 from ..errors import NSTError
+from ..program import CONTENT_LAYERS, STYLE_LAYERS
 from . import flags, run
 
 
@@ -29,6 +31,9 @@ def main(args: dict[str, Any]) -> int:
     """Print the table."""
     from .. import doctor
 
+    need = vgg.min_side(STYLE_LAYERS + CONTENT_LAYERS)
+    if args["size"] < need:
+        raise NSTError(f"--size must be at least {need} px: the doctor times the default layers up to conv5_1")
     if not args["batches"] or any(b < 1 for b in args["batches"]):
         raise NSTError(f"--batches must be sizes >= 1, got {','.join(map(str, args['batches']))}")
     print(doctor.table(args["size"], args["steps"], args["repeats"], args["batches"]), flush=True)

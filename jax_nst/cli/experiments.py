@@ -53,6 +53,6 @@ def main(command: str, args: dict[str, Any]) -> int:
     experiment = experiment_options(command, args)
     args = {k: v for k, v in args.items() if k not in experiment}  # --up-to wins over --style-layers
     settings = run.settings_of(args, experiment, init=init)
-    images.check_writable_output(args["output"])
+    run.check_outputs(args)
     image = images.load_image(args["image"])
     return run.run_one(args, image, image, settings, run.resolve_init(init, "noise"))

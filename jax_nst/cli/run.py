@@ -52,6 +52,20 @@ def frame_files(out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     return out.with_name(f"{out.stem}_frames.png"), out.with_name(f"{out.stem}_frames.gif")
 
 
+def check_outputs(args: dict[str, Any]) -> list[pathlib.Path]:
+    """Derive every file a run writes from ``-o`` and the flags (the image; with --save-every its intermediates, with
+    --frames-every the frames grid and GIF; --loss-plot) and check each can be written, before any work."""
+    out = pathlib.Path(args["output"])
+    paths = [out]
+    if args.get("save_every"):
+        paths.append(frame_path(out, 0))  # every step's name has the same length
+    if args.get("frames_every"):
+        paths.append(frame_files(out)[0])  # the GIF beside it: the same folder, a name as long
+    if args.get("loss_plot"):
+        paths.append(pathlib.Path(args["loss_plot"]))
+    return [images.check_writable_output(p) for p in paths]
+
+
 class Reporter:
     """The stylize callback: a tqdm bar on stderr (from the first report on) and, optionally, frames.
 
@@ -99,7 +113,6 @@ class Reporter:
 def recorder(args: dict[str, Any]) -> progress.Recorder | None:
     """A Recorder when frames or a loss plot are asked for; checks the plot's path and matplotlib first."""
     if args.get("loss_plot"):
-        images.check_writable_output(args["loss_plot"])
         progress.require_matplotlib()
     if not (args.get("frames_every") or args.get("loss_plot")):
         return None

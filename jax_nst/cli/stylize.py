@@ -53,7 +53,7 @@ def main(args: dict[str, Any]) -> int:
     if args.get("grid"):
         _check_grid(args)
         grids.cells(settings, dict(args["grid"]))  # a bad grid fails before any image is read
-    images.check_writable_output(args["output"])
+    run.check_outputs(args)
     content = images.load_image(args["content"], at_least=settings.size)  # memory follows --size, not the file
     side = styles.style_side(settings, settings.size)
     loaded = [images.load_image(path, at_least=side) for path in args["style"]]

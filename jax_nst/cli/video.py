@@ -115,5 +115,8 @@ def clip_main(args: dict[str, Any]) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for i, frame in enumerate(clip.frames):
             images.save_image(frame, out / FRAME_NAME.format(i + 1))
-    print(f"wrote {out} ({len(clip.frames)} frames, {clip.frames.shape[2]}x{clip.frames.shape[1]})")
+    h, w = clip.frames.shape[1:3]
+    written = io.encoded_shape(h, w, out) if out.suffix else (h, w)
+    note = "" if written == (h, w) else f"; the codec needs even sides: {w}x{h} with its edge repeated"
+    print(f"wrote {out} ({len(clip.frames)} frames, {written[1]}x{written[0]}{note})")
     return run.EXIT_OK

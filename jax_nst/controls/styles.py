@@ -41,4 +41,5 @@ def blend_weights(s: Settings, count: int) -> np.ndarray:
     w = np.ones(count) if s.style_blend_weights is None else np.asarray(s.style_blend_weights, np.float64)
     if len(w) != count:
         raise NSTError(f"{len(w)} style_blend_weights for {count} style images; give one weight per style")
+    w = w / w.max()  # first to at most 1: weights near the float maximum must not sum to infinity
     return w / w.sum()

@@ -113,6 +113,8 @@ class Writer:
         line = json.dumps(record, sort_keys=True).encode() + b"\n"
         before = None
         try:
+            if self.fd is None and self._create_with(line):
+                return
             if self.fd is None:
                 self.fd = self._open()
             before = os.fstat(self.fd).st_size
@@ -122,6 +124,28 @@ class Writer:
         except OSError as e:
             self._cut(before)
             raise NSTError(f"cannot write the manifest '{self.path}': {e.strerror or e}") from None
+
+    def _create_with(self, line: bytes) -> bool:
+        """Make the manifest holding ``line`` if there is none: written beside it, fsync-ed and linked into place, so
+        a full disk leaves no empty manifest. False when one exists (another run made it): append to that."""
+        if self.path.exists():
+            return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, self.path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.fd = self._open()
+        return True
 
     def _cut(self, size: int | None) -> None:
         """Take a partly written line (no newline yet) back off the end, unless another run appended since."""

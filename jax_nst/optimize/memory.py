@@ -131,6 +131,15 @@ def check_fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, device:
 
 
 
+def check_style_side(side: int, s: Settings) -> None:
+    """Refuse a style side (``style_size``, ``style_scale``) larger than the output whose square would not fit in
+    memory as an output: before any image is resized to it."""
+    if side > s.size and not fits((side, side), s):
+        largest = largest_side((1, 1), s)
+        raise NSTError(f"a style image of long side {side} px (style_size {s.style_size}, style_scale {s.style_scale:g}) "
+                       f"does not fit in memory; give a style side of at most {largest} px")
+
+
 def out_of_memory_error(hw: Sequence[int], s: Settings | Program, batch: int = 1) -> NSTError:
     """The one-line error for a run that ran out of memory: the size the estimate says fits (smaller than this one)."""
     side = min(largest_side(hw, s, batch), max(hw) * 3 // 4)

@@ -176,6 +176,14 @@ def check_output(path: Any, available: Sequence[str] | None = None) -> pathlib.P
     return path
 
 
+def encoded_shape(height: int, width: int, path: Any) -> tuple[int, int]:
+    """(H, W) of (height, width) frames as written to ``path``: its codec stores yuv420p, which needs even sides
+    (an odd side gets one edge row or column); a GIF keeps them."""
+    if CONTAINERS[pathlib.Path(path).suffix.lower()][1] is None:
+        return height, width
+    return height + height % 2, width + width % 2
+
+
 def write_video(frames: Iterable[np.ndarray], path: Any, fps: fractions.Fraction,
                 audio: pathlib.Path | None = None) -> pathlib.Path:
     """Encode (H, W, 3) float frames to ``path`` (format by suffix) at ``fps``, with ``audio``'s audio track;
