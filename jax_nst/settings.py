@@ -347,9 +347,13 @@ def _numbers(values: object, kind: type) -> tuple:
     return tuple(values)
 
 
+MAX_COUNT = 2**31 - 1
+"""The largest count (steps, sizes, history) a compiled program takes: its loop counters are int32."""
+
+
 def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise NSTError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise NSTError(f"{name} must be a positive integer up to {MAX_COUNT}, got {value!r}")
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> None:

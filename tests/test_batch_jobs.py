@@ -235,7 +235,7 @@ def test_two_processes_share_a_folder(tmp_path: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("extra, message", [
     (["--steps", "0"], "steps must be a positive integer"),
-    (["--resize", "square", "--bucket", "0"], "--bucket: must be >= 1"),
+    (["--resize", "square", "--bucket", "0"], "--bucket: must be from 1 to"),
     (["--spatial", "2"], "needs 2 local devices"),  # refused once, not image by image
 ])
 def test_bad_options_fail_before_any_work(tmp_path: pathlib.Path, capsys, extra: list[str], message: str) -> None:

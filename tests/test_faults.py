@@ -335,3 +335,79 @@ def test_a_read_only_compile_cache_is_read_without_warnings(tmp_path) -> None:
                           env={**CHILD_ENV, "JAX_NST_CACHE_DIR": str(cache)})
     assert done.returncode == 0 and out.exists()
     assert done.stderr.strip() == "", done.stderr[:500]
+
+
+# --- 9. every flag of every subcommand, with values a hostile user types -------------------------
+
+BAD_NUMBERS = ("nan", "inf", "-inf", "-1", "0", "1e400", "123456789012", "x", "")
+BAD_TEXT = ("", "nan", "-1", "/nonexistent/x.png", "a=b=c")
+
+
+SKIPPED = ("help", "output", "weights", "coordinator", "num_processes", "process_id")
+"""Paths tested on their own, and the multi-host flags, which start jax.distributed."""
+
+
+class Accepted(Exception):
+    """Raised where the work would start: the value passed every check."""
+
+
+def _accepted(*args, **kwargs):
+    raise Accepted
+
+
+def flag_cases() -> list[tuple[str | None, str, str]]:
+    """(subcommand, flag, value) for every option that takes a value, of every subcommand."""
+    cases = []
+    for name in cli.COMMANDS:
+        parser = cli.command(name)[0]()
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0 or action.dest in SKIPPED:
+                continue
+            values = ("bogus",) if action.choices else BAD_NUMBERS if action.type not in (None, str) else BAD_TEXT
+            cases += [(name, action.option_strings[-1], v) for v in values]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def battery_files(tmp_path_factory) -> dict[str, pathlib.Path]:
+    root = tmp_path_factory.mktemp("battery")
+    frames = root / "frames"
+    for i in range(2):
+        noise_image(frames / f"frame_{i + 1:06d}.png", (32, 24), seed=i)
+    return {"content": noise_image(root / "c.png"), "style": noise_image(root / "s.png", seed=1),
+            "folder": noise_image(root / "in" / "a.png").parent, "frames": frames}
+
+
+def base_argv(name: str | None, f: dict[str, pathlib.Path], out: pathlib.Path) -> list[str]:
+    """A valid command line of subcommand ``name`` writing under ``out``."""
+    c, s = str(f["content"]), str(f["style"])
+    return {None: [c, s, "-o", str(out / "o.png")], "demo": ["demo", "-o", str(out / "o.png")], "layers": ["layers"],
+            "doctor": ["doctor"], "reconstruct": ["reconstruct", c, "-o", str(out / "o.png")],
+            "synthesize": ["synthesize", s, "-o", str(out / "o.png")], "folder": ["folder", str(f["folder"]), s, str(out)],
+            "tfds": ["tfds", "mnist", s, str(out)], "convert-weights": ["convert-weights", c, str(out / "w.safetensors")],
+            "video": ["video", str(f["frames"]), s, "-o", str(out / "v")], "clip": ["clip", "pan", "-o", str(out / "c")],
+            }[name]
+
+
+@pytest.mark.parametrize("name, flag, value", flag_cases(), ids=lambda v: repr(v))
+def test_every_flag_with_a_hostile_value_is_one_line_or_accepted(name, flag, value, battery_files, tmp_path, capsys,
+                                                                  monkeypatch) -> None:
+    """NaN, inf, negative, zero, huge, wrong type or empty: a usage error (2) or an error (1) in one line with
+    nothing written, or a value that passes every check before the work starts."""
+    from jax_nst import doctor, objective, video
+    from jax_nst.jobs import batch
+    from jax_nst.video import motion
+
+    for owner, attr in ((api, "load_params"), (objective.targets, "build"), (batch, "run"), (doctor, "table"),
+                        (video, "stylize_video"), (motion, "make")):  # where the work would start
+        monkeypatch.setattr(owner, attr, _accepted)
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        code = cli.main([*base_argv(name, battery_files, out), flag, value])
+    except Accepted:
+        code = None
+    err = capsys.readouterr().err.strip().splitlines()
+    if code is not None and code != 0:
+        assert code in (1, 2) and len(err) == 1 and re.match(r"jax-nst( [\w-]+)?: error: ", err[0]), err
+    assert list(out.iterdir()) == []

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from ..errors import NSTError, out_of_memory
 
 PROG = "jax-nst"
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "demo": ("demo", "build_parser", "main", ()),
     "layers": ("layers", "build_parser", "main", ()),
@@ -72,12 +72,24 @@ def enable_compile_cache() -> pathlib.Path | None:
     return path
 
 
-def _parsed(parse: Callable[[], Any]) -> Any:
-    """Run an argparse parse; its exit (usage error 2, --help 0) comes back as an int."""
+def _parsed(parse: Callable[[], Any], name: str | None) -> Any:
+    """Run an argparse parse; its exit (usage error 2, --help 0) comes back as an int. A usage error is one line,
+    argparse's own "error:" line, with where to find the usage instead of the usage itself."""
+    import contextlib
+    import io
+
+    said = io.StringIO()
     try:
-        return parse()
+        with contextlib.redirect_stderr(said):
+            return parse()
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else EXIT_ERROR
+        code = e.code if isinstance(e.code, int) else EXIT_ERROR
+        lines = said.getvalue().strip().splitlines()
+        if code == EXIT_USAGE and lines:
+            print(f"{lines[-1]} (see {PROG}{' ' + name if name else ''} --help)", file=sys.stderr)
+        elif lines:
+            print("\n".join(lines), file=sys.stderr)
+        return code
 
 
 def command(name: str | None) -> tuple[Callable[[], argparse.ArgumentParser], Callable[[dict[str, Any]], int]]:
@@ -91,7 +103,7 @@ def _dispatch(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command it names."""
     name = argv[0] if argv and argv[0] in COMMANDS else None
     build, runner = command(name)
-    args = _parsed(lambda: build().parse_args(list(argv[1:] if name else argv)))
+    args = _parsed(lambda: build().parse_args(list(argv[1:] if name else argv)), name)
     if isinstance(args, int):
         return args
     if name in COMPUTES:

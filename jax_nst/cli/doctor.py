@@ -36,5 +36,9 @@ def main(args: dict[str, Any]) -> int:
         raise NSTError(f"--size must be at least {need} px: the doctor times the default layers up to conv5_1")
     if not args["batches"] or any(b < 1 for b in args["batches"]):
         raise NSTError(f"--batches must be sizes >= 1, got {','.join(map(str, args['batches']))}")
+    from ..optimize import memory
+    from ..settings import Settings
+
+    memory.check_fits((args["size"], args["size"]), Settings(size=args["size"]), max(args["batches"]))
     print(doctor.table(args["size"], args["steps"], args["repeats"], args["batches"]), flush=True)
     return run.EXIT_OK

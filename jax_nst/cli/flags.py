@@ -18,7 +18,7 @@ from ..errors import NSTError
 from ..jobs import buckets
 from ..objective import style_losses, terms
 from ..settings import (
-    DEFAULT_LR, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
+    DEFAULT_LR, MAX_COUNT, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
     OPTION_DOCS, Settings,
 )
 
@@ -33,13 +33,13 @@ STYLE_ONLY = ("style_weight", "style_layers", "style_loss", "style_size", "style
 
 
 def positive_int(text: str) -> int:
-    """An argparse type for integers >= 1."""
+    """An argparse type for integers from 1 to :data:`jax_nst.settings.MAX_COUNT` (a compiled loop counts in int32)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_COUNT}, got {value}")
     return value
 
 

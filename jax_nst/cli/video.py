@@ -8,11 +8,13 @@ run reuses the frames done and writes the video last. Needs ``pip install 'jax_n
 from __future__ import annotations
 
 import argparse
+import math
 import pathlib
 import sys
 from typing import Any
 
 from .. import images, samples
+from ..errors import NSTError
 from ..controls import presets
 from ..video import io, motion
 from ..video.stylize import FRAME_NAME
@@ -52,6 +54,8 @@ def main(args: dict[str, Any]) -> int:
 
     init = args.get("init", "content")
     settings = run.settings_of(args, init=init)
+    if args.get("fps") is not None:
+        io.rate(args["fps"])
     out = pathlib.Path(args["output"])
     bar = _FrameBar(args.get("quiet", False))
     try:
@@ -102,12 +106,26 @@ def build_clip_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_clip(frames: int, size: int, speed: float) -> None:
+    """Refuse a motion that is not a finite number and a clip that cannot fit in memory, before it is made."""
+    from ..optimize import host_memory
+
+    if not math.isfinite(speed):
+        raise NSTError(f"--speed must be a finite number of pixels per frame, got {speed}")
+    need = 4 * (frames * size * size * (3 + 2) + 3 * (3 * size // 2) ** 2)  # float32 frames, flows, the still
+    available = host_memory.available_bytes()
+    if need > available:
+        raise NSTError(f"a clip of {frames} frames at {size} px needs about {need / 2**30:.1f} GiB; "
+                       f"{available / 2**30:.1f} GiB is available; give fewer --frames or a smaller --size")
+
+
 def clip_main(args: dict[str, Any]) -> int:
     """Write the clip as a video file or as frame_000001.png … in a folder."""
     out = pathlib.Path(args["output"])
     if out.suffix:
         io.check_output(out)
     io.rate(args["fps"])
+    _check_clip(args["frames"], args["size"], args["speed"])
     clip = motion.make(args["kind"], args["image"], args["frames"], args["size"], args["speed"])
     if out.suffix:
         io.write_video(clip.frames, out, io.rate(args["fps"]))

@@ -25,9 +25,15 @@ def list_inputs(in_dir: pathlib.Path, pattern: str = DEFAULT_GLOB, exclude: path
     in_dir = pathlib.Path(in_dir)
     if not in_dir.is_dir():
         raise NSTError(f"input folder '{in_dir}' does not exist or is not a folder")
+    if not pattern or os.path.isabs(pattern):
+        raise NSTError(f"--glob must be a pattern relative to the input folder (e.g. '*.jpg'), got {pattern!r}")
     skip = exclude.resolve() if exclude is not None else None
     found = []
-    for path in in_dir.glob(pattern):
+    try:
+        matches = list(in_dir.glob(pattern))
+    except (ValueError, NotImplementedError) as e:
+        raise NSTError(f"--glob {pattern!r} is not a pattern: {e}") from None
+    for path in matches:
         rel = path.relative_to(in_dir)
         if any(part.startswith(".") for part in rel.parts) or not (path.is_file() or _broken_link(path)):
             continue
