@@ -35,6 +35,9 @@ HOST_BASE, HOST_PER_ESTIMATE = 3 << 28, 1.75
 the envelope of VmHWM measured for 2-step runs at 512, 1024 and 1536 px (1.88, 4.17 and 8.01 GiB with remat off;
 4.23 and 8.29 GiB on at 1024 and 1536 px) against estimates of 0.66, 2.06 and 4.39 GiB (AMD EPYC, XLA:CPU). The
 interpreter, JAX, the compiled programs and the allocator's free lists make the base; remat saves little on CPU."""
+SUGGESTION_SLACK = 0.9
+"""A suggested size fits in this share of what is available now: the next run's own size varies (its address space
+by ~0.1 GiB between runs under ``ulimit -v``), and a suggestion must work when followed."""
 MIN_SUGGESTED = 64
 """The smallest size a refusal suggests: below it a picture shows no style (the network pools it away)."""
 SHORT_HISTORY = 10
@@ -118,7 +121,7 @@ def check_fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, device:
     if fits(hw, s, batch, available):
         return
     need = needed_bytes(hw, s, batch)
-    side = largest_side(hw, s, batch, available)
+    side = largest_side(hw, s, batch, int(SUGGESTION_SLACK * available))
     short = dataclasses.replace(s, lbfgs_memory=SHORT_HISTORY)
     history = (f"they fit with --lbfgs-memory {SHORT_HISTORY}, or "
                if s.optimizer == "lbfgs" and s.lbfgs_memory > SHORT_HISTORY and fits(hw, short, batch, available) else "")
@@ -142,7 +145,7 @@ def check_style_side(side: int, s: Settings) -> None:
 
 def out_of_memory_error(hw: Sequence[int], s: Settings | Program, batch: int = 1) -> NSTError:
     """The one-line error for a run that ran out of memory: the size the estimate says fits (smaller than this one)."""
-    side = min(largest_side(hw, s, batch), max(hw) * 3 // 4)
+    side = min(largest_side(hw, s, batch, int(SUGGESTION_SLACK * available_bytes())), max(hw) * 3 // 4)
     fix = f"try --size {side}, --remat on or --precision bfloat16" if side >= MIN_SUGGESTED else \
         "no smaller size is worth suggesting; free memory or raise the process's limit"
     return NSTError(f"out of memory stylizing {batch} image(s) of {hw[1]}×{hw[0]} px on "
