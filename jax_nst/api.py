@@ -160,7 +160,9 @@ def load(contents: Sequence[images.ImageSource], style: images.ImageSource | Seq
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
     if masks is not None and not objective.style_losses.get(s.style_loss).masks:
-        raise NSTError(f"masks guide Gram matrices; style_loss {s.style_loss!r} does not take masks (use gram)")
+        guided = ", ".join(n for n, loss in objective.style_losses.LOSSES.items() if loss.masks)
+        raise NSTError(f"style_loss {s.style_loss!r} does not take masks (it compares all positions at once); "
+                       f"use {guided}")
     mask = None if masks is None else region_masks.load_masks(masks, batch.shape[1:3], len(style_images))
     return batch, style_images, mask
 

@@ -10,7 +10,7 @@ import pytest
 import jax_nst
 from jax_nst import objective, vgg
 from jax_nst.objective import guided, style_losses
-from jax_nst.objective.style_losses import gram
+from jax_nst.objective.style_losses import gram, mean_cov
 from jax_nst.objective.terms import style
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
@@ -28,15 +28,33 @@ def test_guides_have_the_feature_maps_shapes(params, content_small):
         assert guides[name].shape == (*feats[name].shape[1:3], 2)
 
 
-def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_small):
-    s = Settings(style_weight=1.0, **tiny.LAYERS)
-    x = jnp.asarray(content_small)
+GUIDED = [n for n in style_losses.NAMES if style_losses.get(n).masks]
+
+
+@pytest.mark.parametrize("name", GUIDED)
+def test_one_full_mask_gives_the_plain_style_loss(params, content_small, style_small, name):
+    s = Settings(style_weight=1.0, style_loss=name, **tiny.LAYERS)
+    loss, x = style_losses.get(name), jnp.asarray(content_small)
     feats = {l: f[0] for l, f in vgg.features(params, x[None], list(s.style_layers)).items()}
-    grams = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
-    plain = style.style_loss(feats, grams, s.style_layers, style_losses.get("gram"))
+    stats = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
+    targets = {l: loss.blend([t], [1.0]) for l, t in stats.items()}
+    plain = style.style_loss(feats, targets, s.style_layers, loss)
     guides = guided.layer_guides(np.ones((*content_small.shape[:2], 1), np.float32), list(s.style_layers))
-    by_region = guided.guided_style_loss(feats, {l: g[None] for l, g in grams.items()}, guides, s.style_layers)
+    stacked = jax.tree.map(lambda a: np.asarray(a)[None], targets)
+    by_region = sum(w * loss.guided(feats[l], stacked[l], guides[l]) for l, w in s.style_layers.items())
     assert float(by_region) == pytest.approx(float(plain), rel=1e-4)
+
+
+def test_guided_moments_see_only_their_region_weighted_by_its_share():
+    """W2 with a mask over the left half = ½ × W2 of the left half's features alone."""
+    rng = np.random.default_rng(0)
+    f = jnp.asarray(rng.random((4, 6, 3)), jnp.float32)
+    target = mean_cov.blend([mean_cov.statistics(jnp.asarray(rng.random((5, 5, 3)), jnp.float32))], [1.0])
+    guide = np.zeros((4, 6, 1), np.float32)
+    guide[:, :3] = 1.0
+    stacked = jax.tree.map(lambda a: np.asarray(a)[None], target)
+    got = mean_cov.guided_layer_loss(f, stacked, jnp.asarray(guide))
+    np.testing.assert_allclose(float(got), 0.5 * float(mean_cov.layer_loss(f[:, :3], target)), rtol=1e-4)
 
 
 def test_guided_gram_only_sees_its_region():

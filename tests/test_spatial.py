@@ -37,7 +37,8 @@ GRADIENTS = textwrap.dedent(
     masks[:80, :, 0], masks[50:, 10:, 1] = 1.0, 0.7
     out = {}
     cases = [(0, 0, 1, "gram"), (0, 0, 8, "gram"), (1, 1, 1, "gram"), (1, 1, 4, "gram"),
-             (0, 0, 1, "nearest_neighbour"), (0, 0, 8, "nearest_neighbour")]
+             (0, 0, 1, "nearest_neighbour"), (0, 0, 8, "nearest_neighbour"), (0, 0, 1, "mean_cov"), (0, 0, 8, "mean_cov"),
+             (1, 0, 1, "mean_cov"), (1, 0, 4, "mean_cov")]
     for masked, remat, bands, loss in cases:
         s = Settings(size=128, tv_weight=1e-2, spatial=bands, content_layers="conv2_2,conv4_2", style_loss=loss)
         p = s.program(masked=bool(masked))
@@ -90,12 +91,15 @@ def run_on_eight(tmp_path: pathlib.Path, script: str) -> dict[str, np.ndarray]:
 @pytest.mark.slow
 def test_loss_and_gradient_equal_one_device_with_masks_remat_and_seams(tmp_path: pathlib.Path) -> None:
     r = run_on_eight(tmp_path, GRADIENTS)
-    # plain on 8 bands; masks (guided Grams) and remat on 4; the nearest-neighbour style loss on 8
-    for one, key in (("001g", "008g"), ("111g", "114g"), ("001n", "008n")):
-        np.testing.assert_allclose(r["v" + key], r["v" + one], rtol=1e-5)
-        np.testing.assert_allclose(r["p" + key], r["p" + one], rtol=1e-5)  # content, style, TV each
+    # plain on 8 bands; masks (guided Grams) and remat on 4; the nearest-neighbour style loss on 8; the W2 loss on 8
+    # and with masks (guided moments) on 4. W2 is a difference of traces: in float32 one device's value is itself
+    # within 0.06–0.5 % of float64 (conv1_1…conv3_1, 128 px), so its bands are held to 1e-3, the others to 1e-5.
+    for one, key, tol in (("001g", "008g", 1e-5), ("111g", "114g", 1e-5), ("001n", "008n", 1e-5),
+                          ("001m", "008m", 1e-3), ("101m", "104m", 1e-3)):
+        np.testing.assert_allclose(r["v" + key], r["v" + one], rtol=tol)
+        np.testing.assert_allclose(r["p" + key], r["p" + one], rtol=tol)  # content, style, TV each
         scale = np.abs(r["g" + one]).max()
-        np.testing.assert_allclose(r["g" + key], r["g" + one], atol=1e-5 * scale)
+        np.testing.assert_allclose(r["g" + key], r["g" + one], atol=tol * scale)
         assert "rows" in str(r["s" + key])  # the gradient stays split by rows
     assert r["p001g"][2] > 0  # the TV term is on, so the seams between bands are tested
 

@@ -12,7 +12,7 @@ import jax_nst
 from jax_nst.errors import NSTError
 from jax_nst.settings import Settings
 from jax_nst.objective import style_losses
-from jax_nst.objective.style_losses import mean_cov, nearest_neighbour, quantiles
+from jax_nst.objective.style_losses import histogram, mean_cov, nearest_neighbour, quantiles
 
 import tiny
 
@@ -67,7 +67,7 @@ def test_mean_cov_is_the_gaussian_w2_distance_in_float64():
 def test_histogram_is_each_channels_1d_w2_in_float64():
     f, s = _features(3), _features(4)  # equal sizes: the quantiles are the sorted values
     a, b = np.sort(f.reshape(-1, 8), 0).astype(np.float64), np.sort(s.reshape(-1, 8), 0).astype(np.float64)
-    want = style_losses.histogram.SCALE * np.mean((a - b) ** 2)
+    want = histogram.SCALE * np.mean((a - b) ** 2)
     np.testing.assert_allclose(float(_loss("histogram", f, _target(s, "histogram"))), want, rtol=1e-5)
 
 
@@ -146,7 +146,7 @@ def test_masks_and_spatial_refuse_a_loss_that_cannot_take_them(content_small, st
     with pytest.raises(NSTError, match="masks"):
         jax_nst.stylize(content_small, [style_small], masks=[mask], size=32, steps=1, style_loss="histogram")
     with pytest.raises(NSTError, match="split over devices"):
-        jax_nst.stylize(content_small, style_small, size=32, steps=1, style_loss="mean_cov", spatial=2)
+        jax_nst.stylize(content_small, style_small, size=32, steps=1, style_loss="histogram", spatial=2)
 
 
 def test_the_fast_sort_orders_floats_of_both_signs_as_numpy():

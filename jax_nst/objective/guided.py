@@ -3,13 +3,14 @@
 Mask r (values in [0, 1]) says where style r applies. At layer l it becomes the guidance channel
 T_r^l (the mask average-pooled like the network), the guided Gram matrix is
 G_r = Σ_k (T_r,k)² F_k F_kᵀ / Σ_k (T_r,k)², and E_l = Σ_r a_r Σ (G_r − A_r)² / (4 N²) with
-a_r = Σ_k (T_r,k)² / M the region's share. Where no mask applies (keep = 1 − Σ_r mask_r > 0) the
+a_r = Σ_k (T_r,k)² / M the region's share. Other style losses weigh their statistics the same way (the W2 loss:
+guided moments, μ_r and C_r weighted by T_r,k², :mod:`jax_nst.objective.style_losses.mean_cov`). Where no mask applies (keep = 1 − Σ_r mask_r > 0) the
 image is the content: x̂ = keep·c + (1 − keep)·x.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -54,10 +55,10 @@ def guided_gram(features: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Ar
 
     ``bands`` > 1: features and guide are one band of rows; the sums run over all bands.
     """
-    n, r = features.shape[-1], guide.shape[-1]
-    f, t2 = features.reshape(-1, n), jnp.square(guide).reshape(-1, r)
+    f = features.reshape(-1, features.shape[-1])
+    t2, mass = region_mass(guide, bands)
     g = row_bands.total(jnp.einsum("kr,ki,kj->rij", t2, f, f), bands)
-    return g / jnp.maximum(row_bands.total(t2.sum(axis=0), bands), EPS)[:, None, None]
+    return g / jnp.maximum(mass, EPS)[:, None, None]
 
 
 def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
@@ -68,13 +69,7 @@ def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide:
     return jnp.sum(share * jnp.sum(jnp.square(diff), axis=(-2, -1))) / (4.0 * n * n)
 
 
-def guided_style_loss(
-    features: Mapping[str, jax.Array],
-    target_grams: Mapping[str, jax.Array],
-    guides: Mapping[str, jax.Array],
-    layer_weights: Mapping[str, Any],
-    bands: int = 1,
-) -> jax.Array:
-    """L_style = Σ_l w_l E_l with guided E_l; ``target_grams[l]`` stacks A_r/M per region, (R, N, N)."""
-    return sum(w * guided_style_layer_loss(features[l], target_grams[l], guides[l], bands)
-               for l, w in layer_weights.items())
+def region_mass(guide: jax.Array, bands: int = 1) -> tuple[jax.Array, jax.Array]:
+    """(T_r,k² as (M, R) weights of this band's positions, Σ_k T_r,k² over all bands (R,))."""
+    t2 = jnp.square(guide).reshape(-1, guide.shape[-1])
+    return t2, row_bands.total(t2.sum(axis=0), bands)

@@ -94,7 +94,7 @@ def build(
     blend: Sequence[float] | None = None, masks: np.ndarray | None = None, seed: int = 0,
 ) -> Targets:
     """P_l of each content, and the style targets blended over the styles by ``blend`` (Gram: A_l = Σ_k w_k A_l^(k)),
-    or with ``masks`` (H, W, R) one A_l per region plus the guides T_r^l and the keep map. ``seed`` makes
+    or with ``masks`` (H, W, R) one target per region (stacked) plus the guides T_r^l and the keep map. ``seed`` makes
     the key of a stochastic style loss."""
     content = content_features(params, jnp.asarray(batch), program)
     grams = [style_statistics(params, jnp.asarray(img), program) for img in styles]
@@ -102,6 +102,7 @@ def build(
         weights = np.ones(len(grams)) / len(grams) if blend is None else blend
         key = jax.random.key_data(jax.random.key(seed)) if program.stochastic else None
         return Targets(content, blend_styles(grams, weights, program), key=key)
-    stacked = {l: np.stack([np.asarray(g[l]) for g in grams]) for l in grams[0]}
+    blend_one = style_losses.get(program.style_loss).blend  # each region's target: its style alone
+    stacked = {l: jax.tree.map(lambda *r: np.stack(r), *[blend_one([g[l]], [1.0]) for g in grams]) for l in grams[0]}
     guides = guided.layer_guides(masks, program.style_layers, program.model)
     return Targets(content, stacked, guides, guided.keep_map(masks), np.asarray(batch))

@@ -29,9 +29,10 @@ class StyleLoss:
     ``statistics(F)``: F is one style's (H, W, N) features; ``blend(stats, w)``: the target of a layer
     from each style's statistics and blend weights w_k (Σ w_k = 1); ``layer_loss(F, target, bands)``: E_l of
     the image's (H, W, N) features, which with ``bands`` > 1 are one band of rows of the map (sums over
-    positions summed over the bands); ``draw(target, key)``: a random loss's target for one step.
-    ``masks``: guided by region masks (:mod:`jax_nst.objective.guided`); ``spatial``: exact when the
-    image's rows are split over devices.
+    positions summed over the bands); ``draw(target, key)``: a random loss's target for one step;
+    ``guided(F, targets, T, bands)``: E_l with region masks, ``targets`` one per region stacked on a leading axis
+    and T the (H, W, R) guidance channels (:mod:`jax_nst.objective.guided`); ``spatial``: exact when the image's
+    rows are split over devices.
     """
 
     name: str
@@ -40,8 +41,13 @@ class StyleLoss:
     blend: Callable[[Sequence[Statistics], Sequence[float]], Any]
     layer_loss: Callable[[jax.Array, Any, int], jax.Array]
     draw: Callable[[Any, jax.Array], Any] | None = None
-    masks: bool = False
+    guided: Callable[[jax.Array, Any, jax.Array, int], jax.Array] | None = None
     spatial: bool = False
+
+    @property
+    def masks(self) -> bool:
+        """Whether region masks can guide the loss (it has :attr:`guided`)."""
+        return self.guided is not None
 
     @property
     def random(self) -> bool:
@@ -50,7 +56,7 @@ class StyleLoss:
 
 
 CATALOGUE = registry.catalogue(__path__, "LOSS", StyleLoss)
-"""Each loss's literal fields (name, summary, masks, spatial), read without importing it (:mod:`..registry`)."""
+"""Each loss's literal fields (name, summary, spatial), read without importing it (:mod:`..registry`)."""
 NAMES: tuple[str, ...] = tuple(sorted(CATALOGUE, key=lambda name: (name != "gram", name)))
 """The losses by module name, the paper's Gram loss first."""
 

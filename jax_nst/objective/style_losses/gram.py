@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...vgg import row_bands
+from .. import guided
 from . import StyleLoss
 
 
@@ -65,5 +66,5 @@ def blend(grams: Sequence[jax.Array], weights: Sequence[float]) -> np.ndarray:
 
 LOSS = StyleLoss(
     name="gram", summary="the paper's Gram matrices", statistics=statistics, blend=blend,
-    layer_loss=style_layer_loss, masks=True, spatial=True,
+    layer_loss=style_layer_loss, guided=guided.guided_style_layer_loss, spatial=True,
 )

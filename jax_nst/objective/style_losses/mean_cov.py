@@ -1,7 +1,9 @@
 """W2 of Gaussians (crowsonkb's style loss): the squared 2-Wasserstein distance of N(μ, C) fitted to the features.
 
 E_l = (‖μ − μ_s‖² + tr(C + C_s − 2 (√C_s C √C_s)^½)) / N, C the centred covariance of the image's M
-feature vectors, C_s the style's. Several styles blend as a mixture: their raw moments add.
+feature vectors, C_s the style's. Several styles blend as a mixture: their raw moments add. μ and C are sums over
+positions, so under spatial sharding they are summed over the bands (exact); region masks weigh them by T_r,k²
+(guided moments, as guided Grams weigh the Gram: :mod:`jax_nst.objective.guided`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...vgg import row_bands
+from .. import guided
 from . import StyleLoss
 
 EPS = 1e-4
@@ -67,20 +71,42 @@ def _trace_sqrt_bwd(res, g):
 trace_sqrt.defvjp(_trace_sqrt_fwd, _trace_sqrt_bwd)
 
 
-def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
-    """E_l = W₂²(N(μ, C + εI), N(μ_s, C_s)) / N (``bands``: one device holds the whole map)."""
-    f = features.reshape(-1, features.shape[-1])
-    n = f.shape[-1]
-    mean = jnp.mean(f, axis=0)
-    centred = f - mean
-    cov = centred.T @ centred / f.shape[0] + target["eps"] * jnp.eye(n, dtype=f.dtype)
+def w2(mean: jax.Array, cov: jax.Array, target: dict[str, jax.Array]) -> jax.Array:
+    """SCALE · W₂²(N(μ, C + εI), N(μ_s, C_s)) / N of the image's moments against a target."""
+    n = mean.shape[-1]
+    cov = cov + target["eps"] * jnp.eye(n, dtype=cov.dtype)
     root = target["root"]
     cross = trace_sqrt(root @ cov @ root)
-    w2 = jnp.sum(jnp.square(mean - target["mean"])) + jnp.trace(cov) + jnp.trace(target["cov"]) - 2.0 * cross
-    return SCALE * w2 / n
+    distance = jnp.sum(jnp.square(mean - target["mean"])) + jnp.trace(cov) + jnp.trace(target["cov"]) - 2.0 * cross
+    return SCALE * distance / n
+
+
+def moments(f: jax.Array, weights: jax.Array, mass: jax.Array, bands: int = 1) -> tuple[jax.Array, jax.Array]:
+    """μ = Σ_k w_k f_k / Σ w and C = Σ_k w_k (f_k − μ)(f_k − μ)ᵀ / Σ w of (M, N) features with (M,) weights, the sums
+    over all ``bands`` (``mass`` = Σ w over them): centred on the global μ, so no band's offset is lost."""
+    mean = row_bands.total(weights @ f, bands) / mass
+    centred = f - mean
+    return mean, row_bands.total((weights[:, None] * centred).T @ centred, bands) / mass
+
+
+def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
+    """E_l = W₂²(N(μ, C + εI), N(μ_s, C_s)) / N; with ``bands`` > 1 ``features`` is one band of rows."""
+    f = features.reshape(-1, features.shape[-1])
+    mean, cov = moments(f, jnp.ones(f.shape[0], f.dtype), jnp.asarray(f.shape[0] * bands, f.dtype), bands)
+    return w2(mean, cov, target)
+
+
+def guided_layer_loss(features: jax.Array, targets: dict[str, jax.Array], guide: jax.Array, bands: int = 1) -> jax.Array:
+    """E_l = Σ_r a_r W₂²(N(μ_r, C_r + εI), N(μ_s,r, C_s,r)) / N: the moments weighted by T_r,k² (guided moments),
+    a_r = Σ_k T_r,k² / M the region's share; equals E_l for one all-ones mask."""
+    f = features.reshape(-1, features.shape[-1])
+    t2, mass = guided.region_mass(guide, bands)
+    safe = jnp.maximum(mass, guided.EPS)
+    per_region = jax.vmap(lambda w, m, t: w2(*moments(f, w, m, bands), t))(t2.T, safe, targets)
+    return jnp.sum(mass / (f.shape[0] * bands) * per_region)
 
 
 LOSS = StyleLoss(
     name="mean_cov", summary="W2 of Gaussians fitted to the features", statistics=statistics, blend=blend,
-    layer_loss=layer_loss,
+    layer_loss=layer_loss, guided=guided_layer_loss, spatial=True,
 )

@@ -1,5 +1,5 @@
 """L_style = Σ_l w_l E_l: E_l of the style loss ``program.style_loss`` (:mod:`jax_nst.objective.style_losses`),
-with region masks the guided Grams of :mod:`jax_nst.objective.guided`."""
+with region masks its guided form (guided Grams, guided moments: :mod:`jax_nst.objective.guided`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import jax
 
-from .. import guided, style_losses
+from .. import style_losses
 from . import Summand, Term
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ def summand(program: Program) -> Summand | None:
     def fn(features, image, targets, hyper):
         weights = {l: hyper.style_layers[l] for l in features}
         if program.masked:
-            return guided.guided_style_loss(features, targets.style, targets.guides, weights, program.spatial)
+            return sum(w * loss.guided(features[l], targets.style[l], targets.guides[l], program.spatial)
+                       for l, w in weights.items())
         return style_loss(features, targets.style, weights, loss, program.spatial)
 
     return Summand("style", tuple(program.style_layers), fn) if program.style_layers else None
