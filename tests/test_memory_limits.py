@@ -82,11 +82,13 @@ def test_running_out_of_memory_anywhere_else_is_one_line(tmp_path, capsys, monke
 def test_under_ulimit_v_a_run_is_refused_with_a_size_that_then_runs(tmp_path):
     """The refusal reads the process's real limit, and the size it names completes under that limit."""
     limit = 6 * GiB
-    def run(size: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "jax_nst", str(samples.CONTENT), str(samples.STYLE), "-o", str(tmp_path / "o.png"),
+    limited = (f"import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
+               "sys.argv = ['jax-nst', *sys.argv[1:]]; runpy.run_module('jax_nst', run_name='__main__')")
+
+    def run(size: str) -> subprocess.CompletedProcess:  # the child limits itself, as under `ulimit -v`
+        cmd = [sys.executable, "-c", limited, str(samples.CONTENT), str(samples.STYLE), "-o", str(tmp_path / "o.png"),
                "--size", size, "--steps", "1", "-q"]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
     refused = run("3000")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
