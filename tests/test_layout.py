@@ -126,13 +126,13 @@ def test_the_readme_layout_table_names_every_module_and_only_modules_that_exist(
 
 
 def test_help_and_option_checks_import_no_jax():
-    """``jax-nst --help`` answers at once: the parsers, flags, settings and registries load without JAX."""
+    """``jax-nst --help`` and every subcommand's help answer at once: parsers, flags, settings and registries load
+    without JAX."""
     import subprocess
     import sys
 
-    script = ("import sys\nfrom jax_nst.cli import main\nfrom jax_nst import settings\n"
-              "for argv in (['--help'], ['demo', '-h'], ['layers', '-h'], ['doctor', '-h'], ['reconstruct', '-h'],"
-              " ['convert-weights', '-h']):\n    main(argv)\n"
+    script = ("import sys\nfrom jax_nst.cli import COMMANDS, main\nfrom jax_nst import settings\n"
+              "for argv in (['--help'], *([c, '-h'] for c in COMMANDS if c)):\n    main(argv)\n"
               "settings.Settings(style_loss='mean_cov')\n"
               "print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

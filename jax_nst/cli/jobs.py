@@ -13,12 +13,9 @@ import functools
 import pathlib
 from typing import Any, Callable
 
-import jax
-
 from .. import images
 from ..errors import NSTError
 from ..jobs import batch, folder, hosts, tfds
-from ..optimize import spatial
 from ..settings import INITS
 from . import flags, run
 
@@ -89,6 +86,10 @@ def make_output_folder(out_dir: pathlib.Path) -> None:
 
 def make_job(args: dict[str, Any], out_dir: pathlib.Path, style: str) -> batch.Job:
     """The job of one style; one progress report per run (at the end) unless --report-every says otherwise."""
+    import jax  # here, not at the top: the parsers import no JAX
+
+    from ..optimize import spatial
+
     init = args.get("init", "content")
     if init not in INITS:
         images.load_image(init)  # a bad init image fails before any work

@@ -17,7 +17,6 @@ from .. import images, samples
 from ..errors import NSTError
 from ..controls import presets
 from ..video import io, motion
-from ..video.stylize import FRAME_NAME
 from . import flags, run
 
 EPILOG = ("Resumable: a rerun with the same options reuses the frames already done. "
@@ -132,7 +131,7 @@ def clip_main(args: dict[str, Any]) -> int:
     else:
         out.mkdir(parents=True, exist_ok=True)
         for i, frame in enumerate(clip.frames):
-            images.save_image(frame, out / FRAME_NAME.format(i + 1))
+            images.save_image(frame, out / io.FRAME_NAME.format(i + 1))
     h, w = clip.frames.shape[1:3]
     written = io.encoded_shape(h, w, out) if out.suffix else (h, w)
     note = "" if written == (h, w) else f"; the codec needs even sides: {w}x{h} with its edge repeated"

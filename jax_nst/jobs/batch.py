@@ -21,10 +21,9 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 
-from .. import api, images
+from .. import images
 from . import buckets, claims, hosts, manifest
 from ..errors import NSTError
-from ..optimize import memory_maps
 from ..settings import INITS, Settings
 
 class Item(NamedTuple):
@@ -194,6 +193,8 @@ class _Runner:
         """Stylize ``batch`` and write each result; a failing batch is retried image by image."""
         start, last = time.perf_counter(), {}
         try:
+            from .. import api  # the command's parser imports no JAX
+
             out = api.stylize_batch(
                 [p.image for p in batch], self.job.style, weights=self.job.weights, trust_weights=self.job.trust_weights, init=self.job.init,
                 callback=lambda p: last.update(p.losses), settings=self.settings,
@@ -206,6 +207,8 @@ class _Runner:
                 self.fail(batch[0].item, _message(e))
             return
         seconds = (time.perf_counter() - start) / len(batch)
+        from ..optimize import memory_maps
+
         memory_maps.release_when_crowded()  # many shapes: stay under the process's limit on memory maps
         for i, p in enumerate(batch):
             losses = {k: float(np.asarray(v).reshape(-1)[i]) for k, v in last.items()}

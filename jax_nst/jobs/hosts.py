@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, TypeVar
 
-import jax
-
 from ..errors import NSTError
 
 T = TypeVar("T")
@@ -21,6 +19,8 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
     With no arguments the cluster is detected (Cloud TPU pods, SLURM, Open MPI); otherwise give the
     coordinator "host:port", the number of processes and this process's index.
     """
+    import jax
+
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process)
     except (RuntimeError, ValueError) as e:
@@ -33,12 +33,16 @@ def finish() -> None:
     Without it, process 0 can take the coordination service down at interpreter exit while another
     process is still leaving, and the coordination service aborts that process (SIGABRT).
     """
+    import jax
+
     if jax.distributed.is_initialized():
         jax.distributed.shutdown()
 
 
 def process() -> tuple[int, int]:
     """(this process's index, number of processes); (0, 1) without ``jax.distributed``."""
+    import jax
+
     return jax.process_index(), jax.process_count()
 
 

@@ -20,6 +20,9 @@ import numpy as np
 from .. import images
 from ..errors import NSTError
 
+FRAME_NAME = "frame_{:06d}.png"
+"""The name of frame i (from 1) in a folder of PNG frames, read and written."""
+
 CONTAINERS = {".mp4": ("mp4", "libx264"), ".mov": ("mov", "libx264"), ".mkv": ("matroska", "libx264"),
               ".webm": ("webm", "libvpx-vp9"), ".gif": ("gif", None)}
 """Output suffix → (FFmpeg format, video encoder); GIFs are written by Pillow."""

@@ -30,8 +30,8 @@ from ..objective.terms import temporal
 from ..optimize import spatial
 from ..settings import Options, Settings, Unpack, with_options
 from . import flow, io
+from .io import FRAME_NAME
 
-FRAME_NAME = "frame_{:06d}.png"
 LATER_STEPS = 0.25
 """Later frames take this share of ``steps`` unless ``later_steps`` is given: they start from the warped previous
 result. A quarter gave the flicker and style loss of a half or all on the known-motion clips (BENCHMARKS.md)."""
