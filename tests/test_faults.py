@@ -343,7 +343,7 @@ BAD_NUMBERS = ("nan", "inf", "-inf", "-1", "0", "1e400", "123456789012", "x", ""
 BAD_TEXT = ("", "nan", "-1", "/nonexistent/x.png", "a=b=c")
 
 
-SKIPPED = ("help", "output", "weights", "coordinator", "num_processes", "process_id")
+SKIPPED = ("--output", "--weights", "--coordinator", "--num-processes", "--process-id")
 """Paths tested on their own, and the multi-host flags, which start jax.distributed."""
 
 
@@ -356,15 +356,16 @@ def _accepted(*args, **kwargs):
 
 
 def flag_cases() -> list[tuple[str | None, str, str]]:
-    """(subcommand, flag, value) for every option that takes a value, of every subcommand."""
+    """(subcommand, flag, value) for every option that takes a value, of every subcommand, read from its usage line:
+    "[--flag {a,b}]" takes a choice, "[--flag METAVAR]" a number or a text (both sets are tried)."""
     cases = []
     for name in cli.COMMANDS:
-        parser = cli.command(name)[0]()
-        for action in parser._actions:
-            if not action.option_strings or action.nargs == 0 or action.dest in SKIPPED:
+        usage = cli.command(name)[0]().format_usage()
+        for flag, metavar in re.findall(r"(--[\w-]+) ([^\s\]|]+)", usage):
+            if flag in SKIPPED:
                 continue
-            values = ("bogus",) if action.choices else BAD_NUMBERS if action.type not in (None, str) else BAD_TEXT
-            cases += [(name, action.option_strings[-1], v) for v in values]
+            values = ("bogus",) if metavar.startswith("{") else tuple(dict.fromkeys(BAD_NUMBERS + BAD_TEXT))
+            cases += [(name, flag, v) for v in values]
     return cases
 
 

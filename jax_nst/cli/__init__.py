@@ -7,7 +7,9 @@ Exit codes: 0 success, 1 user error (one ``jax-nst: error: …`` line on stderr)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import pathlib
 import sys
@@ -75,9 +77,6 @@ def enable_compile_cache() -> pathlib.Path | None:
 def _parsed(parse: Callable[[], Any], name: str | None) -> Any:
     """Run an argparse parse; its exit (usage error 2, --help 0) comes back as an int. A usage error is one line,
     argparse's own "error:" line, with where to find the usage instead of the usage itself."""
-    import contextlib
-    import io
-
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):

@@ -31,7 +31,7 @@ def list_inputs(in_dir: pathlib.Path, pattern: str = DEFAULT_GLOB, exclude: path
     found = []
     try:
         matches = list(in_dir.glob(pattern))
-    except (ValueError, NotImplementedError) as e:
+    except ValueError as e:  # e.g. '**x': "**" must be a whole path component
         raise NSTError(f"--glob {pattern!r} is not a pattern: {e}") from None
     for path in matches:
         rel = path.relative_to(in_dir)
