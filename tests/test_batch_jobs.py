@@ -118,6 +118,20 @@ def test_a_manifest_made_after_the_last_look_is_read_when_asked(tmp_path: pathli
     assert [r["output"] for r in follower.new(scan=True)] == ["a.png"]
 
 
+def test_a_manifest_temp_left_by_a_killed_run_is_swept(tmp_path: pathlib.Path) -> None:
+    """A kill while the first record's manifest is made leaves its temp file; a later run of the folder deletes
+    it, but never the temp of a run that still lives."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    left = tmp_path / f".manifest.jsonl.{host}.{int(dead.stdout)}.new"
+    live = tmp_path / f".manifest.jsonl.{host}.{os.getpid()}.new"
+    other_host = tmp_path / f".manifest.jsonl.{host}x.{int(dead.stdout)}.new"
+    for path in (left, live, other_host):
+        path.write_bytes(b"{}\n")
+    manifest.sweep(tmp_path)
+    assert sorted(tmp_path.iterdir()) == sorted([live, other_host])
+
+
 def test_temp_files_of_a_killed_write_are_found(tmp_path: pathlib.Path) -> None:
     ours = tmp_path / (images.temp_prefix("a.png") + "k2j_x9zq" + images.TEMP_SUFFIX)
     ours.write_bytes(b"half")
@@ -195,6 +209,7 @@ def test_killed_job_resumes_without_redoing_or_partial_files(tmp_path: pathlib.P
     temp.write_bytes(b"\x89PNG half")
     with open(manifest.path_for(out), "ab") as f:
         f.write(b'{"input": "cut')
+    (out / f".manifest.jsonl.{socket.gethostname()}.{proc.pid}.new").write_bytes(b"{}\n")  # killed making it
 
     assert cli.main(argv) == cli.EXIT_OK
     assert f"skipped {len(before)} (already done)" in capsys.readouterr().out

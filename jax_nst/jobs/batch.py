@@ -255,6 +255,7 @@ class _Runner:
                     for temp in temps:
                         temp.unlink(missing_ok=True)
                     self.claims.release(output)
+        manifest.sweep(self.out_dir)
 
     def finish(self) -> Summary:
         self.summary.seconds = time.perf_counter() - self.start

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import pathlib
+import socket
 import time
 from typing import Any, Iterable, Mapping
 
@@ -92,6 +93,31 @@ class Follower:
         return records
 
 
+def _temp_head(name: str) -> str:
+    """The start of the names of the temp files that make manifest ``name`` on this host (the PID follows)."""
+    return f".{name}.{socket.gethostname()}."
+
+
+def sweep(out_dir: pathlib.Path) -> None:
+    """Delete the temp files that a killed run of this host left while making a manifest of ``out_dir``."""
+    host = socket.gethostname()
+    for temp in pathlib.Path(out_dir).glob(f".{PATTERN}.*.new"):
+        head, _, pid = temp.name.removesuffix(".new").rpartition(".")
+        if head.endswith(f".{host}") and pid.isdigit() and not _alive(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
 class Writer:
     """Appends records to one manifest file, each line fsync-ed before the next image; the file is made at
     the first record. Several runs may append to one file: each record is one O_APPEND write."""
@@ -130,7 +156,7 @@ class Writer:
         a full disk leaves no empty manifest. False when one exists (another run made it): append to that."""
         if self.path.exists():
             return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        tmp = self.path.with_name(f"{_temp_head(self.path.name)}{os.getpid()}.new")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             try:
