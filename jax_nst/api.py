@@ -185,6 +185,8 @@ def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets
                    callback: Callback | None = None) -> np.ndarray:
     """Optimize the batch ``x`` (B, height, w + 2m, 3) for ``stage.settings.steps`` steps in device-side chunks of
     ``report_every``, reporting after each; returns the (B, h, w, 3) pictures, padding and margin cropped off.
+    Each image stops once it has stopped changing (``stop_tol``, :class:`jax_nst.optimize.loop.Watched`), exactly
+    as it would alone; the stage ends when all have.
 
     A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image,
     ``loop.one_by_one_default``), sharded over the local devices; one image with ``program.spatial`` > 1 has its
@@ -204,14 +206,18 @@ def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets
     state, done, evals = loop.init(params, x, targets, hyper), 0, 1 if s.optimizer == "lbfgs" else 0
     first = np.atleast_1d(np.asarray(loop.losses(params, x, targets, hyper)["total"]))[:b], _saturated(x)[:b]
     picture = lambda: stage.crop(optimize.output_image(x, state, program.average).reshape(-1, *x.shape[-3:])[:b])  # noqa: E731
-    while done < s.steps:
+    stopped = False
+    while done < s.steps and not stopped:
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, hyper, n)
-        done, evals = done + n, evals + int(np.max(ev))
+        done, evals = int(np.max(np.asarray(state.count))), evals + int(np.max(ev))  # the batch's most steps
+        stopped = done < s.steps and bool(np.all(np.atleast_1d(np.asarray(state.stopped(hyper.stop)))[:b]))
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
-        _check_progress(first, (parts["total"], _saturated(x)[:b] if done >= s.steps else None), done, s)
+        end = done >= s.steps or stopped
+        _check_progress(first, (parts["total"], _saturated(x)[:b] if end else None), done, s)
         if callback is not None:
-            callback(Progress(done, s.steps, evals, parts, picture()))
+            change = np.atleast_1d(np.asarray(state.mean_change()))[:b]
+            callback(Progress(done, s.steps, evals, parts, picture(), change, stopped))
     return picture()
 
 
@@ -312,4 +318,5 @@ def _check_sizes(plan: Sequence[coarse_to_fine.Stage]) -> None:
 
 def first(p: Progress) -> Progress:
     """The single-image view of a batch progress report (its first image)."""
-    return p._replace(losses={k: float(v[0]) for k, v in p.losses.items()}, image=p.image[0])
+    change = None if p.change is None else float(np.ravel(p.change)[0])
+    return p._replace(losses={k: float(v[0]) for k, v in p.losses.items()}, image=p.image[0], change=change)

@@ -60,10 +60,11 @@ class Program:
 
 class Hyper(NamedTuple):
     """The traced values: each term's weight by term name (α "content", β "style", γ "tv", λ "temporal"), w_l of
-    the content and style layers, learning rate, EMA decay."""
+    the content and style layers, learning rate, EMA decay, the stopping rule's tolerance (0: never stop early)."""
 
     weights: dict[str, np.ndarray]
     content_layers: dict[str, np.ndarray]
     style_layers: dict[str, np.ndarray]
     learning_rate: np.ndarray
     average: np.ndarray
+    stop: np.ndarray

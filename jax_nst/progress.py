@@ -26,7 +26,10 @@ class Progress(NamedTuple):
 
     ``losses`` maps "total" and every term's name (:data:`jax_nst.objective.terms.NAMES`: "content", "style", "tv",
     "temporal"; 0 where a term is off) to floats (``stylize``) or to arrays with one value per image
-    (``stylize_batch``); ``steps`` counts all scales; ``image`` is the current (H, W, 3) or (B, H, W, 3) image.
+    (``stylize_batch``); ``steps`` counts all scales (each scale's ``steps`` is a cap when ``stop_tol`` > 0);
+    ``image`` is the current (H, W, 3) or (B, H, W, 3) image; ``change``: the stopping rule's measure, the mean
+    absolute pixel change per step over the last ~10 steps (a float, or one per image); ``stopped``: this report
+    ends its scale early because the picture stopped changing (``step`` is then the steps actually taken).
     """
 
     step: int
@@ -34,6 +37,8 @@ class Progress(NamedTuple):
     evaluations: int
     losses: dict[str, Any]
     image: np.ndarray
+    change: Any = None
+    stopped: bool = False
 
 
 Callback = Callable[[Progress], None]

@@ -46,7 +46,11 @@ TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.terms.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
-ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0}
+STOP_TOL = 0.0
+"""The default tolerance of the stopping rule (:class:`jax_nst.optimize.loop.Watched`): a scale ends once the mean
+absolute pixel change per step, averaged over ~10 steps, is below it (0: every step runs)."""
+ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0,
+         "stop_tol": STOP_TOL}
 """Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
 so that finished outputs of earlier runs still count as done."""
 
@@ -131,6 +135,7 @@ class Settings:
     padding: str = "zero"
     style_loss: str = "gram"
     margin: int = 0
+    stop_tol: float = STOP_TOL
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -146,6 +151,9 @@ class Settings:
             _positive_int(name, getattr(self, name))
         if self.style_size is not None:
             _positive_int("style_size", self.style_size)
+        if not 0 <= float(self.stop_tol) < float("inf"):
+            raise NSTError(f"stop_tol must be a finite number >= 0, got {self.stop_tol}")
+        set_("stop_tol", float(self.stop_tol))
         if not isinstance(self.margin, int) or self.margin < 0:
             raise NSTError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -209,7 +217,7 @@ class Settings:
             weights={n: f32(getattr(self, option)) for n, option in terms.OPTIONS.items()},
             content_layers={k: f32(w) for k, w in self.active_content_layers.items()},
             style_layers={k: f32(w) for k, w in self.active_style_layers.items()},
-            learning_rate=f32(self.lr), average=f32(self.average),
+            learning_rate=f32(self.lr), average=f32(self.average), stop=f32(self.stop_tol),
         )
 
     def replace(self, **changes) -> "Settings":
@@ -254,6 +262,8 @@ OPTION_DOCS: dict[str, str] = {
     "padding": "border of the first convolution: zero (VGG's, edges come out special), replicate or reflect",
     "style_loss": "the style term: " + "; ".join(f"{n} ({style_losses.CATALOGUE[n]['summary']})" for n in style_losses.NAMES),
     "margin": "stylize this many px of mirrored content around the image and crop them off: no frame along the edges",
+    "stop_tol": "end a scale early once the mean absolute pixel change per step (averaged over ~10 steps, pixels in "
+                "[0, 1]) is below this; steps is then a cap (0: run every step)",
 }
 """One line on each option of :class:`Settings`: the command line's help and the API's docstrings read it."""
 
@@ -291,6 +301,7 @@ class Options(TypedDict, total=False):
     padding: str
     style_loss: str
     margin: int
+    stop_tol: float
 
 
 def options_doc() -> str:

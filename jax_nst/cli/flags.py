@@ -101,6 +101,7 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "style_scale": (("--style-scale",), {"type": float, "metavar": "S"}),
     "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS}),
     "average": (("--average",), {"type": float, "metavar": "DECAY"}),
+    "stop_tol": (("--stop-tol",), {"type": float, "metavar": "TOL"}),
 }
 
 
@@ -114,6 +115,9 @@ def add_settings(p: argparse.ArgumentParser, skip: Iterable[str] = (), defaults:
         if name in skip:
             continue
         g.add_argument(*flags, dest=name, **kw, help=f"{OPTION_DOCS[name]} (default: {_shown(name, shown)})")
+    if "stop_tol" not in skip:
+        g.add_argument("--no-early-stop", dest="stop_tol", action="store_const", const=0.0,
+                       help="run every step of --steps (and --scale-steps): the same as --stop-tol 0")
 
 
 def add_weights(p: argparse.ArgumentParser, **kw: Any) -> None:

@@ -76,6 +76,7 @@ class Reporter:
 
     def __init__(self, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
         self.steps, self.out, self.save_every, self.quiet = 0, out, save_every, quiet
+        self.stopped = False  # a scale ended early: the picture had stopped changing
         self.bar = None
         self.noted = not quiet and sys.stderr.isatty()
         if self.noted:
@@ -94,10 +95,12 @@ class Reporter:
             from tqdm import tqdm
 
             self._unnote()
-            self.steps = p.steps  # over all scales
-            self.bar = tqdm(total=self.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
+            self.bar = tqdm(total=p.steps, unit="step", file=sys.stderr, disable=self.quiet, dynamic_ncols=True)
+        self.steps, self.stopped = p.step, self.stopped or p.stopped
+        self.bar.total = p.steps  # over all scales, less those a scale that stopped early left unused
         losses = " ".join(f"{k}={p.losses[k]:.3g}" for k in progress.PARTS if k == "total" or p.losses[k])
-        self.bar.set_postfix_str(losses, refresh=False)
+        change = "" if p.change is None else f" Δ={p.change:.2g}"
+        self.bar.set_postfix_str(losses + change, refresh=False)
         self.bar.update(p.step - self.bar.n)
         if self.save_every and p.step % self.save_every == 0:
             images.save_image(p.image, frame_path(self.out, p.step))
@@ -152,7 +155,8 @@ def stylize_to_file(
     reporter.close()
     images.save_image(result, out)
     h, w = result.shape[:2]
-    return f"({w}x{h}, {reporter.steps} steps, {time.perf_counter() - start:.1f} s)"
+    stopped = ", stopped when the picture stopped changing" if reporter.stopped else ""
+    return f"({w}x{h}, {reporter.steps} steps{stopped}, {time.perf_counter() - start:.1f} s)"
 
 
 def run_grid(args: dict[str, Any], content: Any, style: Any, settings: Settings, init: Any, grid: grids.Grid,

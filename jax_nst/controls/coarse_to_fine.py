@@ -107,13 +107,16 @@ def grow(batch: np.ndarray, m: int) -> np.ndarray:
 
 
 class Relay:
-    """A progress callback for the stages in turn: reports steps and evaluations counted over all stages."""
+    """A progress callback for the stages in turn: reports steps and evaluations counted over all stages; a stage
+    that stops early takes its unused steps off the total."""
 
     def __init__(self, callback: Callable, total: int) -> None:
         self.callback, self.total, self.done, self.evals, self.last = callback, total, 0, 0, None
 
     def __call__(self, p) -> None:
         self.last = p
+        if p.stopped:
+            self.total -= p.steps - p.step
         self.callback(p._replace(step=p.step + self.done, steps=self.total, evaluations=p.evaluations + self.evals))
 
     def next_scale(self) -> None:

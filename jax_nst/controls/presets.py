@@ -28,10 +28,11 @@ def cumulative_style_layers(last: str) -> tuple[str, ...]:
 
 
 def paper_weights(ratio: float, alpha: float = 1.0) -> dict[str, Any]:
-    """α and β = α/ratio for the paper's α/β = ``ratio``, with the paper's normalization."""
+    """α and β = α/ratio for the paper's α/β = ``ratio``, with the paper's normalization and every step run (the
+    paper's recipes have fixed step counts: no early stop)."""
     if not ratio > 0:
         raise NSTError(f"the ratio α/β must be > 0, got {ratio}")
-    return {"content_weight": alpha, "style_weight": alpha / ratio, "normalization": "paper"}
+    return {"content_weight": alpha, "style_weight": alpha / ratio, "normalization": "paper", "stop_tol": 0.0}
 
 
 QUALITY: dict[str, Any] = {"style_loss": "mean_cov", "margin": 16}

@@ -31,6 +31,29 @@ MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZ
 """On CPU the memory-minimizing scheduler: half the peak memory, no slower."""
 
 
+STOP_WINDOW = 10
+"""k of the stopping rule: the pixel change is averaged over about k steps (an EMA of decay 1 − 1/k), and no
+scale stops before its k-th step."""
+
+
+class Watched(NamedTuple):
+    """Optimizer state with what the stopping rule reads: the steps t taken at this scale and the EMA of the mean
+    absolute pixel change per step, c_t = d·c_{t−1} + (1 − d)·mean|x_t − x_{t−1}| (d = 1 − 1/k)."""
+
+    inner: Any
+    change: jax.Array
+    count: jax.Array
+
+    def stopped(self, tolerance: jax.Array) -> jax.Array:
+        """Whether the picture has stopped changing: t ≥ k and the bias-corrected c_t/(1 − dᵗ) below ``tolerance``."""
+        return (self.count >= STOP_WINDOW) & (self.mean_change() < tolerance)
+
+    def mean_change(self) -> jax.Array:
+        """The bias-corrected EMA c_t/(1 − dᵗ) of the mean absolute pixel change per step (∞ before the first)."""
+        t = self.count.astype(self.change.dtype)
+        return jnp.where(t > 0, self.change / (1.0 - jnp.power(1.0 - 1.0 / STOP_WINDOW, t)), jnp.inf)
+
+
 class Averaged(NamedTuple):
     """Optimizer state with the iterate average x̄ (``average`` > 0) and its step count t."""
 
@@ -43,8 +66,8 @@ class Loop(NamedTuple):
     """Compiled pieces of an optimization; batch versions take a leading batch axis on x, state, content and
     hyper (each image its own weights: :func:`per_image` repeats one set)."""
 
-    init: Callable  # (params, x, targets, hyper) -> optimizer state
-    run: Callable  # (params, x, state, targets, hyper, n) -> (x, state, function evaluations)
+    init: Callable  # (params, x, targets, hyper) -> optimizer state (:class:`Watched`)
+    run: Callable  # (params, x, state, targets, hyper, n) -> (x, state, function evaluations): n steps, fewer if stopped
     losses: Callable  # (params, x, targets, hyper) -> {"total", each term's name: its value}
 
 
@@ -95,11 +118,14 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
 
     if program.average:
         step = averaged_step(step)
+    step = watched_step(step)
 
     def run(params, x, state, targets, hyper, n):
         prepared = _prepare(params, program, prepare)
-        body = lambda _, carry: step(params, prepared, carry, targets, hyper)  # noqa: E731
-        return jax.lax.fori_loop(0, n, body, (x, state, jnp.zeros((), jnp.int32)))
+        end = state.count + n
+        going = lambda carry: (carry[1].count < end) & ~carry[1].stopped(hyper.stop)  # noqa: E731
+        body = lambda carry: step(params, prepared, carry, targets, hyper)  # noqa: E731
+        return jax.lax.while_loop(going, body, (x, state, jnp.zeros((), jnp.int32)))
 
     def init(params, x, targets, hyper):
         state = make_optimizer(program, hyper.learning_rate).init(x)
@@ -109,7 +135,9 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
             v, g = jax.value_and_grad(lambda y: f(y)[0])(x)
             state = optax.tree_utils.tree_set(state, value=v, grad=g)
         state = jax.tree.map(lambda a: jnp.asarray(a, a.dtype), state)  # strong types: `run` compiles once
-        return Averaged(state, x, jnp.zeros((), jnp.int32)) if program.average else state
+        if program.average:
+            state = Averaged(state, x, jnp.zeros((), jnp.int32))
+        return Watched(state, jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32))
 
     def report(params, x, targets, hyper):  # a stochastic loss is reported with step 0's draw, so reports compare
         targets = objective.targets.for_step(targets, 0, program)
@@ -184,6 +212,19 @@ def averaged_step(step: Callable) -> Callable:
     return fn
 
 
+def watched_step(step: Callable) -> Callable:
+    """``step`` that also counts the steps and updates the EMA of the mean absolute pixel change (:class:`Watched`)."""
+
+    def fn(params, prepared, carry, targets, hyper):
+        x, state, evals = carry
+        new, inner, evals = step(params, prepared, (x, state.inner, evals), targets, hyper)
+        d = 1.0 - 1.0 / STOP_WINDOW
+        change = d * state.change + (1.0 - d) * jnp.mean(jnp.abs(new - x))
+        return new, Watched(inner, change.astype(state.change.dtype), state.count + 1), evals
+
+    return fn
+
+
 def output_image(x: Any, state: Any, average: bool) -> np.ndarray:
     """The image to show and return, clipped to [0, 1]: the iterate average x̄ when averaging, else x."""
-    return np.clip(np.asarray(state.mean if average else x), 0.0, 1.0)
+    return np.clip(np.asarray(state.inner.mean if average else x), 0.0, 1.0)
