@@ -211,12 +211,12 @@ def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets
         n = min(s.report_every, s.steps - done)
         x, state, ev = loop.run(params, x, state, targets, hyper, n)
         done, evals = int(np.max(np.asarray(state.count))), evals + int(np.max(ev))  # the batch's most steps
-        stopped = done < s.steps and bool(np.all(np.atleast_1d(np.asarray(state.stopped(hyper.stop)))[:b]))
+        stopped = done < s.steps and bool(np.all(np.atleast_1d(state.stopped(np.asarray(hyper.stop), np))[:b]))
         parts = {k: np.atleast_1d(np.asarray(v))[:b] for k, v in loop.losses(params, x, targets, hyper).items()}
         end = done >= s.steps or stopped
         _check_progress(first, (parts["total"], _saturated(x)[:b] if end else None), done, s)
         if callback is not None:
-            change = np.atleast_1d(np.asarray(state.mean_change()))[:b]
+            change = np.atleast_1d(state.mean_change(np))[:b]
             callback(Progress(done, s.steps, evals, parts, picture(), change, stopped))
     return picture()
 

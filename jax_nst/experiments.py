@@ -9,20 +9,22 @@ import numpy as np
 
 from . import images
 from .progress import Callback
-from .controls.presets import cumulative_style_layers
+from .controls.presets import PAPER, cumulative_style_layers
 from .settings import STYLE_LAYERS, Options, Unpack, with_options
 
 
 def reconstruct_options(layer: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Settings of feature inversion at ``layer``: α = 1, β = 0, content layer ``layer`` (``options`` win)."""
-    return {"content_layers": [layer], "style_weight": 0.0, "content_weight": 1.0, **options}
+    """Settings of feature inversion at ``layer``: the paper's (:data:`PAPER`), α = 1, β = 0, content layer ``layer``
+    (``options`` win)."""
+    return {**PAPER, "content_layers": [layer], "style_weight": 0.0, "content_weight": 1.0, **options}
 
 
 def synthesize_options(layers: Sequence[str] | str, options: dict[str, Any]) -> dict[str, Any]:
-    """Settings of texture synthesis: α = 0, style ``layers`` (a single name: conv1_1 … that layer)."""
+    """Settings of texture synthesis: the paper's (:data:`PAPER`: Gram matrices), α = 0, style ``layers`` (a single
+    name: conv1_1 … that layer); ``options`` win."""
     if isinstance(layers, str) and "," not in layers:
         layers = cumulative_style_layers(layers)
-    return {"style_layers": layers, "content_weight": 0.0, **options}
+    return {**PAPER, "style_layers": layers, "content_weight": 0.0, **options}
 
 
 @with_options

@@ -46,13 +46,14 @@ TEMPORAL_WEIGHT = 1e13
 """Default weight λ of L_temporal in video stylization (:mod:`jax_nst.objective.terms.temporal`): L_temporal is a mean
 squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by ``scripts/video_study.py``."""
 
-STOP_TOL = 0.0
+STOP_TOL = 2e-4
 """The default tolerance of the stopping rule (:class:`jax_nst.optimize.loop.Watched`): a scale ends once the mean
 absolute pixel change per step, averaged over ~10 steps, is below it (0: every step runs)."""
 ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0,
-         "stop_tol": STOP_TOL}
-"""Fields added after jobs began recording digests, with their defaults: left out of the digest at the default,
-so that finished outputs of earlier runs still count as done."""
+         "stop_tol": 0.0}
+"""Fields added after jobs began recording digests, with the value that does what runs did before the field existed:
+left out of the digest at that value, so that finished outputs of earlier runs still count as done (and those of
+another value do not)."""
 
 Layers = Union[Sequence[str], Mapping[str, float]]
 
@@ -95,14 +96,15 @@ def _weight(value: object, what: str, name: object) -> float:
 class Settings:
     """Options of ``stylize``; α = content_weight, β = style_weight, γ = tv_weight.
 
-    Defaults follow Gatys et al.: content conv4_2, style conv1_1…conv5_1 with equal weights,
-    average pooling, L-BFGS, α/β = 1e-3 with L_content normalized as for a 512² image (``normalization``
-    "size"), so the same weights give the same balance at every size. ``learning_rate`` None is the
-    optimizer's default (:data:`DEFAULT_LR`, see :attr:`lr`). ``spatial`` = D > 1 splits one image's
-    rows over D local devices (spatial sharding, :mod:`jax_nst.optimize.spatial`). ``style_loss`` picks
-    E_l of the style term (:data:`jax_nst.objective.style_losses.NAMES`; "gram" is the paper's). ``margin`` px (at ``size``) of
-    mirrored content on every side are stylized with the image and cropped off, so no edge of the
-    picture is an edge of the network's maps.
+    The defaults are the best picture QUALITY.md measured: the paper's network, layers and weights (content
+    conv4_2, style conv1_1…conv5_1 with equal weights, average pooling, L-BFGS, α/β = 1e-3 with L_content
+    normalized as for a 512² image, ``normalization`` "size", so the same weights give the same balance at
+    every size), with the W2 style loss (``style_loss`` "mean_cov"; "gram" is the paper's), a ``margin`` of 16
+    px of mirrored content stylized around the picture and cropped off (no frame along its edges), and each
+    scale stopped once the picture has stopped changing (``stop_tol``; ``steps`` is a cap). The paper's own
+    recipe is ``preset="gatys2016"``. ``learning_rate`` None is the optimizer's default (:data:`DEFAULT_LR`,
+    see :attr:`lr`). ``spatial`` = D > 1 splits one image's rows over D local devices (spatial sharding,
+    :mod:`jax_nst.optimize.spatial`).
     """
 
     size: int = 512
@@ -133,8 +135,8 @@ class Settings:
     spatial: int = 1
     temporal_weight: float = TEMPORAL_WEIGHT
     padding: str = "zero"
-    style_loss: str = "gram"
-    margin: int = 0
+    style_loss: str = "mean_cov"
+    margin: int = 16
     stop_tol: float = STOP_TOL
 
     def __post_init__(self) -> None:

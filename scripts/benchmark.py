@@ -50,6 +50,7 @@ from jax_nst import doctor, images, objective, optimize, samples, vgg
 from jax_nst.controls import coarse_to_fine, styles
 from jax_nst.optimize import memory
 from jax_nst.settings import Settings
+from jax_nst.controls.presets import PAPER  # the paper's loss and step counts: the figures' meaning
 
 OPTIMIZERS = ("adam", "lbfgs")
 EVAL = "grad"  # label of the single value_and_grad evaluation
@@ -211,7 +212,7 @@ def rows_of(size: int, label: str, m: dict, repeats: int) -> list[Row]:
 
 def bench_size(params: Any, size: int, args: argparse.Namespace, peak: float) -> list[Row]:
     """Every jax_nst measurement at one size: one evaluation, then the Adam and L-BFGS loops."""
-    s = Settings(size=size)
+    s = Settings(**PAPER, size=size)
     x, targets = problem(params, size, s)
     rows: list[Row] = []
     for opt in (EVAL, *OPTIMIZERS):
@@ -252,7 +253,7 @@ def bench_torch(size: int, args: argparse.Namespace, peak: float) -> list[Row]:
     """PyTorch's loss + input-gradient evaluation on the same objective: s/eval, GFLOP/s, memory."""
     tb = torch_baseline()
     threads = tb.setup_threads()
-    s = Settings(size=size)
+    s = Settings(**PAPER, size=size)
     content, style = pair(size, s)
     times = tb.time_eval(tb.torch_params(vgg.load_params()), content, style, s, args.repeats)
     m = {"threads": threads, "evals_per_step": 1.0, **spread("s_per_eval", times)}
@@ -264,7 +265,7 @@ def ttq_torch(size: int, args: argparse.Namespace) -> tuple[list[Row], list[list
     there, and the curve; then the tutorial's variant (clamping in the closure) to the same target."""
     tb = torch_baseline()
     tb.setup_threads()
-    s, tp = Settings(size=size), tb.torch_params(vgg.load_params())
+    s, tp = Settings(**PAPER, size=size), tb.torch_params(vgg.load_params())
     trace = tb.run_lbfgs(tp, *pair(size, s), s, args.evals)
     best = int(np.argmin(trace.loss))
     target = trace.loss[best]
@@ -296,7 +297,7 @@ def ttq_jax(size: int, target: float | None, max_evals: int, coarse_steps: int,
     clock starts; the coarse scale's time counts, its losses (another objective) are not in the
     curve, whose times are evaluations × the timed run's seconds per evaluation.
     """
-    full = Settings(size=size) if lbfgs_memory is None else Settings(size=size, lbfgs_memory=lbfgs_memory)
+    full = Settings(**PAPER, size=size) if lbfgs_memory is None else Settings(**PAPER, size=size, lbfgs_memory=lbfgs_memory)
     if coarse_steps:
         full = full.replace(scales=(size // 2,), scale_steps=(coarse_steps,))
     label = f"jax lbfgs{' coarse-to-fine' if coarse_steps else ''}{'' if lbfgs_memory is None else f' m={lbfgs_memory}'}"
@@ -386,9 +387,9 @@ def bench_levers(size: int, args: argparse.Namespace) -> list[Row]:
     """s/eval of the L-BFGS loop for each lever variant, bfloat16 and remat, and one conv in NCHW vs NHWC."""
     params = jax.device_put(vgg.load_params())
     rows = []
-    variants = {name: (Settings(size=size), kw) for name, kw in lever_variants().items()}
-    variants.update({"precision bfloat16": (Settings(size=size, precision="bfloat16"), {}),
-                     "remat on": (Settings(size=size, remat="on"), {})})
+    variants = {name: (Settings(**PAPER, size=size), kw) for name, kw in lever_variants().items()}
+    variants.update({"precision bfloat16": (Settings(**PAPER, size=size, precision="bfloat16"), {}),
+                     "remat on": (Settings(**PAPER, size=size, remat="on"), {})})
     for name, (s, kw) in variants.items():
         x, targets = problem(params, size, s)
         program = dataclasses.replace(s.program(), conv=kw["conv"]) if "conv" in kw else s.program()
@@ -401,7 +402,7 @@ def bench_levers(size: int, args: argparse.Namespace) -> list[Row]:
 
 def layout_rows(size: int, repeats: int) -> list[Row]:
     """Seconds of conv3_2 (256 → 256 channels) at this size in NHWC and NCHW (XLA picks the kernels)."""
-    h, w = (n // 4 for n in pair(size, Settings(size=size))[0].shape[:2])
+    h, w = (n // 4 for n in pair(size, Settings(**PAPER, size=size))[0].shape[:2])
     k = jnp.ones((3, 3, 256, 256)) * 0.01
     out = []
     cases = (("NHWC", jnp.ones((1, h, w, 256)), k, ("NHWC", "HWIO", "NHWC")),
@@ -417,7 +418,7 @@ def layout_rows(size: int, repeats: int) -> list[Row]:
 def bench_precision(size: int, steps: int, args: argparse.Namespace) -> list[Row]:
     """``steps`` L-BFGS steps in float32 and bfloat16 from the content: s/eval, final loss by the float32 objective."""
     params = jax.device_put(vgg.load_params())
-    base = Settings(size=size)
+    base = Settings(**PAPER, size=size)
     x0, targets32 = problem(params, size, base)
     judge = jax.jit(lambda p, x: objective.evaluate(p, None, x, targets32, base.hyper(), base.program())[0])
     rows = []
@@ -436,7 +437,7 @@ def bench_large(size: int, remat: str, steps: int) -> list[Row]:
     """``steps`` L-BFGS steps at ``size`` with ``remat``: s/step, evaluations, peak RSS, XLA's and our estimate."""
     params = jax.device_put(vgg.load_params())
     base, free = resident_mib(), memory.available_bytes() / 2**20  # before any image work
-    s = Settings(size=size, remat=remat)
+    s = Settings(**PAPER, size=size, remat=remat)
     x, targets = problem(params, size, s)
     loop, hyper = optimize.make_loop(memory.resolve(s.program(), x.shape)), s.hyper()
     state = jax.block_until_ready(loop.init(params, x, targets, hyper))

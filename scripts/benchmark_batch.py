@@ -89,9 +89,10 @@ def time_loop(n: int, args: argparse.Namespace, one_by_one: bool) -> tuple[float
 
     import jax_nst
     from jax_nst import objective, optimize, samples, vgg
+    from jax_nst.controls.presets import PAPER  # the paper's loss, every step
     from jax_nst.settings import Settings
 
-    s = Settings(size=args.size, steps=args.steps, optimizer="lbfgs")
+    s = Settings(**PAPER, size=args.size, steps=args.steps, optimizer="lbfgs")
     batch = np.stack([jax_nst.load_image(c, args.size) for c in contents(n)])
     style = jax_nst.load_image(samples.STYLE, args.size)
     params, program = jax.device_put(vgg.load_params()), optimize.memory.resolve(s.program(), batch.shape)

@@ -31,6 +31,7 @@ import benchmark  # noqa: E402
 import torch_baseline  # noqa: E402
 
 from jax_nst import objective, optimize, vgg  # noqa: E402
+from jax_nst.controls.presets import PAPER  # noqa: E402 (the paper's loss, every step)
 from jax_nst.settings import Settings  # noqa: E402
 
 MARKS = (50, 100, 200)
@@ -39,14 +40,14 @@ MARKS = (50, 100, 200)
 def torch_target(size: int, evals: int) -> tuple[float, np.ndarray, np.ndarray]:
     """PyTorch's lowest loss in ``evals`` evaluations, and its (evaluations, best loss so far) curve."""
     torch_baseline.setup_threads()
-    s = Settings(size=size)
+    s = Settings(**PAPER, size=size)
     trace = torch_baseline.run_lbfgs(torch_baseline.torch_params(vgg.load_params()), *benchmark.pair(size, s), s, evals)
     return float(min(trace.loss)), np.asarray(trace.evals), np.minimum.accumulate(trace.loss)
 
 
 def library_curve(size: int, evals: int, memory: int) -> list[tuple[int, float]]:
     """(evaluations so far, loss) after each step of the library's L-BFGS loop with ``memory`` pairs."""
-    s = Settings(size=size, lbfgs_memory=memory)
+    s = Settings(**PAPER, size=size, lbfgs_memory=memory)
     params = jax.device_put(vgg.load_params())
     plan = [(s, *benchmark.scale_problem(params, *benchmark.pair(size, s), s, s))]
     return benchmark.count_to_target(params, plan, size, None, evals)[0]
@@ -54,7 +55,7 @@ def library_curve(size: int, evals: int, memory: int) -> list[tuple[int, float]]
 
 def pyramid_curve(size: int, evals: int, c: float, levels: int, memory: int) -> list[tuple[int, float]]:
     """(evaluations so far, loss) of L-BFGS on the pyramid z with x = z₀ + Σ_k c^k·up(z_k)."""
-    s = Settings(size=size, lbfgs_memory=memory)
+    s = Settings(**PAPER, size=size, lbfgs_memory=memory)
     program, hyper = s.program(), s.hyper()
     params = jax.device_put(vgg.load_params())
     x0, targets = benchmark.problem(params, size, s)

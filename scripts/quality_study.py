@@ -35,17 +35,15 @@ import numpy as np
 
 import jax_nst
 from jax_nst import doctor, images, progress, samples, vgg
+from jax_nst.controls.presets import PAPER
 from jax_nst.objective.style_losses import quantiles, sliced_wasserstein
 
 from edge_band import ring_minus_inside
 
-METHODS = {
-    "gram": {},
-    "mean_cov": {"style_loss": "mean_cov"},
-    "sliced_wasserstein": {"style_loss": "sliced_wasserstein"},
-    "histogram": {"style_loss": "histogram"},
-    "nearest_neighbour": {"style_loss": "nearest_neighbour"},
+METHODS = {  # each from the paper's settings (no margin, every step), with its style loss
+    name: {**PAPER, "style_loss": name} for name in ("gram", "mean_cov", "sliced_wasserstein", "histogram", "nearest_neighbour")
 }
+METHODS["default"] = {}  # what a user gets with no options
 SKIMAGE = ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png")
 STYLE_LAYERS16 = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 

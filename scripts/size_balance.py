@@ -21,6 +21,7 @@ import numpy as np
 import jax_nst
 from jax_nst import images, objective, samples, vgg
 from jax_nst.settings import Settings
+from jax_nst.controls.presets import PAPER  # the paper's loss, every step
 
 
 def measures(params, out: np.ndarray, content: np.ndarray, style: np.ndarray, s: Settings) -> tuple[float, float]:
@@ -51,7 +52,7 @@ def main() -> None:
     rows = []
     for norm in a.normalizations:
         for size in a.sizes:
-            s = Settings(size=size, steps=a.steps, report_every=a.steps, normalization=norm)
+            s = Settings(**PAPER, size=size, steps=a.steps, report_every=a.steps, normalization=norm)
             content = images.load_image(samples.CONTENT, size)
             style = images.load_image(samples.STYLE, size)
             start = time.perf_counter()

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from jax_nst import objective, optimize, vgg  # noqa: E402
 from jax_nst.optimize import memory, spatial  # noqa: E402
 from jax_nst.settings import Settings  # noqa: E402
+from jax_nst.controls.presets import PAPER  # noqa: E402 (the paper's loss, no margin)
 
 GIB = 2**30
 DEVICE_CLASSES = {
@@ -34,7 +35,7 @@ DEVICE_CLASSES = {
 
 def measured(size: int, bands: int, remat: str) -> tuple[float, float]:
     """(XLA's per-device bytes of a 2-step L-BFGS run, the model's estimate) for a size × size image."""
-    s = Settings(size=size, spatial=bands, remat=remat)
+    s = Settings(**PAPER, size=size, spatial=bands, remat=remat)
     program = s.program()
     params = vgg.init_params(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
@@ -66,7 +67,7 @@ def main() -> None:
             one = one or used
             print(f"| {size} | {d} | {used / 2**20:.0f} | {est / 2**20:.0f} | {est / used:.2f} | {used / one:.3f} |",
                   flush=True)
-    s = Settings(precision="float32")
+    s = Settings(**PAPER, precision="float32")
     print("\n| device class | D | largest square side (remat, model) |\n|---|---|---|")
     for name, (d, per) in DEVICE_CLASSES.items():
         side = memory.largest_side((1, 1), s.replace(spatial=d), available=per)

@@ -16,12 +16,13 @@ import jax.numpy as jnp
 
 from jax_nst import images, objective, samples, vgg
 from jax_nst.settings import Settings
+from jax_nst.controls.presets import PAPER  # no margin: the losses alone are compared
 
 
 def evaluation(params: vgg.Params, size: int, loss: str):
     """(jitted value-and-gradient of L_total for the samples at ``size`` with style loss ``loss``, its input)."""
     content = images.load_image(samples.CONTENT, size)[None]
-    s = Settings(size=size, style_loss=loss, remat="off")
+    s = Settings(**{**PAPER, "size": size, "style_loss": loss, "remat": "off"})
     program = s.program()
     targets = objective.first_image(objective.targets.build(params, content, [images.load_image(samples.STYLE, size)],
                                                             program))

@@ -27,6 +27,7 @@ import jax_nst
 from jax_nst import api, doctor, objective
 from jax_nst.samples import CONTENT, STYLE
 from jax_nst.settings import Settings
+from jax_nst.controls.presets import PAPER  # the paper's loss, every step: the study's meaning
 from jax_nst.video import io, motion, stylize_video
 from jax_nst.video.flicker import warping_error
 
@@ -45,7 +46,7 @@ def style_loss(frames: np.ndarray, style: np.ndarray, s: Settings) -> float:
 def flicker_rows(args: argparse.Namespace) -> list[str]:
     """One Markdown row per clip and method."""
     style = jax_nst.load_image(STYLE, args.size)
-    s = Settings(size=args.size, steps=args.steps)
+    s = Settings(**PAPER, size=args.size, steps=args.steps)
     rows = []
     for kind, clip in clips(args):
         start = time.perf_counter()

@@ -335,7 +335,7 @@ def test_demo_default_output_is_in_cwd(tmp_path, monkeypatch, capsys) -> None:
     assert (tmp_path / cli_demo.DEMO_OUTPUT).is_file()
     s = calls[0][2]["settings"]
     assert s.size == cli_demo.DEMO["size"] and s.steps == cli_demo.DEMO["steps"]
-    assert (s.style_loss, s.margin) == ("mean_cov", 16)  # the "quality" preset
+    assert s == Settings(**cli_demo.DEMO)  # the defaults: what a user gets with no options
     assert f"wrote {tmp_path / cli_demo.DEMO_OUTPUT} " in capsys.readouterr().out
 
 

@@ -35,7 +35,8 @@ def test_synthesize_matches_the_style_grams_without_content(style_small):
 
 def test_mode_options():
     assert experiments.reconstruct_options("conv3_1", {"size": 64}) == {
-        "content_layers": ["conv3_1"], "style_weight": 0.0, "content_weight": 1.0, "size": 64}
+        **presets.PAPER, "content_layers": ["conv3_1"], "style_weight": 0.0, "content_weight": 1.0, "size": 64}
+    assert experiments.synthesize_options("conv3_1", {"margin": 8})["margin"] == 8  # options win
     assert experiments.synthesize_options("conv3_1", {})["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
     assert experiments.synthesize_options(["conv4_1"], {})["style_layers"] == ["conv4_1"]
     with pytest.raises(NSTError, match="subsets end at"):

@@ -170,7 +170,7 @@ def test_first_stylize_compiles_a_handful_of_programs(content_small, style_small
     jax.clear_caches()  # as in a new process: every program is made again
     with counting_compilations() as seen:
         jax_nst.stylize(content_small, style_small, size=32, steps=2, report_every=1, **tiny.LAYERS)
-    assert 0 < len(seen) <= 12
+    assert 0 < len(seen) <= 14  # 9 programs (init, run, report, targets, resizing), some counted compiled and loaded
 
 
 def test_learning_rate_follows_the_optimizer_unless_given():

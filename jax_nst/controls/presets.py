@@ -1,5 +1,5 @@
-"""Named settings: those that reproduce the figures of Gatys, Ecker & Bethge (arXiv 2015 / CVPR 2016) and
-the "quality" settings chosen by measurement (QUALITY.md); and the one place where a preset, the defaults
+"""Named settings: those that reproduce the figures of Gatys, Ecker & Bethge (arXiv 2015 / CVPR 2016), and
+"quality" (the defaults, chosen by measurement: QUALITY.md); and the one place where a preset, the defaults
 and the options a user gives become :class:`Settings`.
 
 A preset is a dict of ``Settings`` fields; options given explicitly override it. The paper presets
@@ -27,23 +27,28 @@ def cumulative_style_layers(last: str) -> tuple[str, ...]:
     return STYLE_LAYERS[: STYLE_LAYERS.index(last) + 1]
 
 
+PAPER: dict[str, Any] = {"style_loss": "gram", "margin": 0, "padding": "zero", "stop_tol": 0.0}
+"""What every paper preset adds to its figure's layers and weights, where the defaults differ from the paper: the
+Gram loss, no margin, VGG's zero padding, and every step of ``steps`` run."""
+
+
 def paper_weights(ratio: float, alpha: float = 1.0) -> dict[str, Any]:
-    """α and β = α/ratio for the paper's α/β = ``ratio``, with the paper's normalization and every step run (the
-    paper's recipes have fixed step counts: no early stop)."""
+    """The paper's settings for α/β = ``ratio``: α, β = α/ratio, its normalization and :data:`PAPER`."""
     if not ratio > 0:
         raise NSTError(f"the ratio α/β must be > 0, got {ratio}")
-    return {"content_weight": alpha, "style_weight": alpha / ratio, "normalization": "paper", "stop_tol": 0.0}
+    return {"content_weight": alpha, "style_weight": alpha / ratio, "normalization": "paper", **PAPER}
 
 
-QUALITY: dict[str, Any] = {"style_loss": "mean_cov", "margin": 16}
-"""The settings QUALITY.md's study chose: the W2 style loss (closer to the style by VGG-16 measures, a
-third of the Gram loss's off-palette speckle at the same time) and a 16 px mirrored margin (no frame)."""
+QUALITY: dict[str, Any] = {}
+"""The settings QUALITY.md's studies chose, now the defaults: the W2 style loss (closer to the style by VGG-16
+measures, a third of the Gram loss's off-palette speckle at the same time), a 16 px mirrored margin (no frame) and
+the stopping rule. The name stays for scripts that ask for it."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quality": QUALITY,
     "gatys2016": {  # CVPR 2016 fig. 3: content conv4_2, style conv1_1 … conv5_1 (w_l = 1/5), α/β = 1e-3
         "content_layers": ("conv4_2",), "style_layers": STYLE_LAYERS, "pooling": "avg", "optimizer": "lbfgs",
-        **paper_weights(1e-3),
+        "steps": 300, **paper_weights(1e-3),
     },
     "gatys2016-content-conv2_2": {  # CVPR 2016 fig. 5, top: content matched on conv2_2
         "content_layers": ("conv2_2",), "style_layers": STYLE_LAYERS, "pooling": "avg", **paper_weights(1e-3),

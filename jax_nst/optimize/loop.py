@@ -44,14 +44,16 @@ class Watched(NamedTuple):
     change: jax.Array
     count: jax.Array
 
-    def stopped(self, tolerance: jax.Array) -> jax.Array:
-        """Whether the picture has stopped changing: t ≥ k and the bias-corrected c_t/(1 − dᵗ) below ``tolerance``."""
-        return (self.count >= STOP_WINDOW) & (self.mean_change() < tolerance)
+    def stopped(self, tolerance: Any, xp: Any = jnp) -> Any:
+        """Whether the picture has stopped changing: t ≥ k and the bias-corrected c_t/(1 − dᵗ) below ``tolerance``
+        (``xp``: jax.numpy in the loop, numpy on the host)."""
+        return (xp.asarray(self.count) >= STOP_WINDOW) & (self.mean_change(xp) < tolerance)
 
-    def mean_change(self) -> jax.Array:
+    def mean_change(self, xp: Any = jnp) -> Any:
         """The bias-corrected EMA c_t/(1 − dᵗ) of the mean absolute pixel change per step (∞ before the first)."""
-        t = self.count.astype(self.change.dtype)
-        return jnp.where(t > 0, self.change / (1.0 - jnp.power(1.0 - 1.0 / STOP_WINDOW, t)), jnp.inf)
+        change, t = xp.asarray(self.change), xp.asarray(self.count)
+        corrected = change / (1.0 - (1.0 - 1.0 / STOP_WINDOW) ** xp.maximum(t, 1).astype(change.dtype))
+        return xp.where(t > 0, corrected, xp.inf)
 
 
 class Averaged(NamedTuple):
