@@ -27,7 +27,7 @@ EIGHT_DEVICES = textwrap.dedent(
     rng = np.random.default_rng(0)
     contents = [np.clip(0.8 * base[:32, i : i + 32] + 0.2 * rng.random((32, 32, 3)), 0, 1) for i in range(11)]
     style = images.load_image(samples.STYLE, 32)
-    options = dict(size=32, steps=2, report_every=2, optimizer=sys.argv[2])
+    options = dict(size=32, steps=2, report_every=2, optimizer=sys.argv[2], style_loss="gram", margin=0)  # as test_stylize
     reports = []
     batch = jax_nst.stylize_batch(contents, style, callback=reports.append, **options)
     alone = np.stack([jax_nst.stylize(c, style, **options) for c in contents])

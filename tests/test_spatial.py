@@ -67,15 +67,17 @@ STYLIZE = textwrap.dedent(
     content = images.resize(photo, 128, 88)
     style = images.load_image(samples.STYLE, 64)
     out = {}
-    options = dict(size=128, steps=4, report_every=2, tv_weight=1e-2)
+    paper = dict(style_loss="gram", margin=0)  # W2 over bands: the gradient test below; the margin: its own test
+    options = dict(size=128, steps=4, report_every=2, tv_weight=1e-2, **paper)
     for bands in (1, 8):
         reports = []
         out[f"{bands}"] = jax_nst.stylize(content, style, spatial=bands, callback=reports.append, **options)
         out[f"{bands}loss"] = [r.losses["total"] for r in reports]
     odd = images.resize(photo, 90, 128)  # 90 rows: padded to 128 by mirroring, cropped again
-    out["odd1"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2)
+    out["odd1"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, **paper)
     reports = []
-    out["odd8"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, spatial=8, callback=reports.append)
+    out["odd8"] = jax_nst.stylize(odd, style, size=128, steps=4, tv_weight=1e-2, spatial=8, callback=reports.append,
+                                  **paper)
     out["odd8shown"] = reports[-1].image
     np.savez(sys.argv[1], **out)
     """
