@@ -9,6 +9,7 @@ a line cut short by a kill is ignored when reading, one cut by a full disk is ta
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import math
 import os
@@ -100,10 +101,9 @@ def _temp_head(name: str) -> str:
 
 def sweep(out_dir: pathlib.Path) -> None:
     """Delete the temp files that a killed run of this host left while making a manifest of ``out_dir``."""
-    host = socket.gethostname()
-    for temp in pathlib.Path(out_dir).glob(f".{PATTERN}.*.new"):
-        head, _, pid = temp.name.removesuffix(".new").rpartition(".")
-        if head.endswith(f".{host}") and pid.isdigit() and not _alive(int(pid)):
+    for temp in pathlib.Path(out_dir).glob(glob.escape(_temp_head("@")).replace("@", PATTERN) + "*.new"):
+        pid = temp.name.removesuffix(".new").rpartition(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
             temp.unlink(missing_ok=True)
 
 
