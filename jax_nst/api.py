@@ -128,6 +128,7 @@ def run(
     for k in plan:
         content = k.fit(seen)
         x = k.fit(_initial(init, k, seen) if x is None else x)
+        k = k._replace(program=memory.resolve(k.program, x.shape))  # bands and remat "auto" decided for this size
         with memory.guard(k.shape, k.program, len(batch)):
             targets = objective.targets.build(params, content, k.styles, k.program, blend, k.masks, s.seed)
             if inputs:
@@ -157,6 +158,10 @@ def load(contents: Sequence[images.ImageSource], style: images.ImageSource | Seq
     batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
     memory.check_style_side(styles.style_side(s, s.size), s)
     style_images = styles.load_styles(style, s)
+    if not isinstance(s.bands, str) and s.bands > 1 and not objective.banded.splits(s):
+        splits = ", ".join(n for n in objective.style_losses.NAMES if objective.style_losses.CATALOGUE[n]["spatial"])
+        raise NSTError(f"style_loss {s.style_loss!r} is not split into bands of rows (it needs every position's "
+                       f"features at once); use {splits} with bands")
     if masks is not None and s.style_blend_weights is not None:
         raise NSTError("style_blend_weights and masks exclude each other: with masks each style has its region")
     if masks is not None and not objective.style_losses.get(s.style_loss).masks:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import objective, optimize, vgg
 from .optimize import memory, sharding
-from .settings import Settings
+from .settings import OPTIMIZERS, Settings
 
 PEAK_TFLOPS = {  # dense matmul peak per JAX device from the data sheets: (float32, bfloat16); None: not native
     "TPU v2": (None, 22.5), "TPU v3": (None, 61.5), "TPU v4": (None, 275.0), "TPU v5 lite": (None, 197.0),
@@ -117,11 +117,13 @@ def rows(size: int, steps: int, repeats: int, batches: Iterable[int]) -> list[tu
     for b in batches:
         t, _ = seconds_per_step(params, size, Settings(size=size, optimizer="adam", remat="off"), steps, repeats, b)
         out.append((f"batch {b} (Adam, {sharding.batch_devices(b)} device(s))", f"{b / t:.2f} images/s (evaluations)"))
-    s, n = Settings(), jax.local_device_count()
-    one = memory.largest_side((1, 1), s, available=memory.available_bytes())
-    out.append(("largest square that fits (remat)", f"{one} px on one device" + (
-        f"; {memory.largest_side((1, 1), s.replace(spatial=n), available=memory.available_bytes())} px split over "
-        f"{n} devices (--spatial {n})" if n > 1 else "")))
+    s, n, free = Settings(bands=1), jax.local_device_count(), memory.available_bytes()
+    one = memory.largest_side((1, 1), s, available=free)
+    lbfgs, adam = (memory.largest_side((1, 1), s.replace(bands="auto", optimizer=o), available=free) for o in OPTIMIZERS)
+    out.append(("largest square that fits (remat)", f"{one} px on one device in one pass; in bands of rows "
+                f"(--bands auto) {lbfgs} px with L-BFGS, {adam} px with Adam" + (
+                    f"; {memory.largest_side((1, 1), s.replace(spatial=n), available=free)} px split over "
+                    f"{n} devices (--spatial {n})" if n > 1 else "")))
     return out
 
 

@@ -30,7 +30,10 @@ class Program:
     ``spatial`` = D > 1 splits the image's rows over D local devices (:mod:`jax_nst.optimize.spatial`).
     ``inputs``: the terms that are given an input and so are on (:mod:`jax_nst.objective.terms`).
     ``stochastic``: the objective draws random numbers each step (a random style loss, e.g. "sliced_wasserstein",
-    with style layers on).
+    with style layers on). ``rows``: the image's own rows when the image in hand is padded below to split over
+    ``spatial`` devices (0: all its rows are its own). ``bands`` = K > 1: the objective is evaluated over K bands of
+    rows one after another on one device (:mod:`jax_nst.objective.banded`); "auto": as many as memory needs,
+    decided per image size (:func:`jax_nst.optimize.memory.resolve`).
     """
 
     model: str = "vgg19"
@@ -50,6 +53,8 @@ class Program:
     padding: str = "zero"
     style_loss: str = "gram"
     stochastic: bool = False
+    rows: int = 0
+    bands: int | str = 1
 
     @property
     def layers(self) -> list[str]:

@@ -52,7 +52,7 @@ absolute pixel change per step, averaged over ~10 steps, is below it (0: every s
 ``scripts/stop_study.py`` (QUALITY.md): at 256 px the picture there is within 2 % of the one 30 steps later by
 the judges (content LPIPS, VGG-16 style SW), before L-BFGS's line search starts taking several evaluations a step."""
 ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0,
-         "stop_tol": 0.0}
+         "stop_tol": 0.0, "bands": "auto"}
 """Fields added after jobs began recording digests, with the value that does what runs did before the field existed:
 left out of the digest at that value, so that finished outputs of earlier runs still count as done (and those of
 another value do not)."""
@@ -106,7 +106,9 @@ class Settings:
     scale stopped once the picture has stopped changing (``stop_tol``; ``steps`` is a cap). The paper's own
     recipe is ``preset="gatys2016"``. ``learning_rate`` None is the optimizer's default (:data:`DEFAULT_LR`,
     see :attr:`lr`). ``spatial`` = D > 1 splits one image's rows over D local devices (spatial sharding,
-    :mod:`jax_nst.optimize.spatial`).
+    :mod:`jax_nst.optimize.spatial`); ``bands`` = K > 1 evaluates the objective over K bands of rows one after
+    another on one device (:mod:`jax_nst.objective.banded`: the same result with one band's activations in
+    memory), "auto" as many as the memory needs (1 when the image fits).
     """
 
     size: int = 512
@@ -140,6 +142,7 @@ class Settings:
     style_loss: str = "mean_cov"
     margin: int = 16
     stop_tol: float = STOP_TOL
+    bands: int | str = "auto"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -158,6 +161,7 @@ class Settings:
         if not 0 <= float(self.stop_tol) < float("inf"):
             raise NSTError(f"stop_tol must be a finite number >= 0, got {self.stop_tol}")
         set_("stop_tol", float(self.stop_tol))
+        set_("bands", bands_value(self.bands))
         if not isinstance(self.margin, int) or self.margin < 0:
             raise NSTError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -206,7 +210,7 @@ class Settings:
             optimizer=self.optimizer, lbfgs_memory=self.lbfgs_memory, normalization=self.normalization,
             content_layers=self._in_order(self.active_content_layers), style_layers=self._in_order(self.active_style_layers),
             masked=masked, average=bool(self.average), spatial=self.spatial, inputs=tuple(sorted(inputs)), padding=self.padding,
-            style_loss=self.style_loss,
+            style_loss=self.style_loss, bands=self.bands,
             stochastic=style_losses.get(self.style_loss).random and bool(self.active_style_layers),
         )
 
@@ -268,6 +272,8 @@ OPTION_DOCS: dict[str, str] = {
     "margin": "stylize this many px of mirrored content around the image and crop them off: no frame along the edges",
     "stop_tol": "end a scale early once the mean absolute pixel change per step (averaged over ~10 steps, pixels in "
                 "[0, 1]) is below this; steps is then a cap (0: run every step)",
+    "bands": "evaluate the picture in K bands of rows one after another: the same result in less memory; auto: as "
+             "many as memory needs (1 when it fits)",
 }
 """One line on each option of :class:`Settings`: the command line's help and the API's docstrings read it."""
 
@@ -306,6 +312,7 @@ class Options(TypedDict, total=False):
     style_loss: str
     margin: int
     stop_tol: float
+    bands: int | str
 
 
 def options_doc() -> str:
@@ -369,6 +376,17 @@ MAX_COUNT = 2**31 - 1
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
         raise NSTError(f"{name} must be a positive integer up to {MAX_COUNT}, got {value!r}")
+
+
+def bands_value(value: object) -> int | str:
+    """``bands`` as "auto" or a positive int (NSTError otherwise); "4" is 4."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise NSTError(f"bands must be auto or a positive integer up to {MAX_COUNT}, got {value!r}")
+    return value
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> None:

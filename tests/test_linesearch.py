@@ -105,7 +105,8 @@ def test_a_vmapped_lbfgs_batch_of_the_real_objective_equals_one_by_one(params, c
     from jax_nst import objective, optimize
     from jax_nst.settings import Settings
 
-    s = Settings(size=48, optimizer="lbfgs", remat="off", **tiny.LAYERS)
+    # the Gram loss: W2's float32 rounding moves the line search (its own bounds: test_batch's DRIFT)
+    s = Settings(size=48, optimizer="lbfgs", remat="off", style_loss="gram", **tiny.LAYERS)
     batch = np.stack([content_small, content_small[::-1].copy(), 1.0 - content_small])
     program, hypers = s.program(), [s.replace(style_weight=w).hyper() for w in (1e2, 1e3, 1e4)]
     targets = objective.targets.build(params, batch, [style_small], program)

@@ -43,6 +43,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def band_count(text: str) -> int | str:
+    """An argparse type for ``--bands``: "auto" or :func:`positive_int`."""
+    return text if text == "auto" else positive_int(text)
+
+
 def number_list(kind: type) -> Callable[[str], tuple]:
     """An argparse type for comma-separated numbers of ``kind``: "64,128" → (64, 128)."""
 
@@ -102,6 +107,7 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "preserve_colors": (("--preserve-colors",), {"choices": PRESERVE_COLORS}),
     "average": (("--average",), {"type": float, "metavar": "DECAY"}),
     "stop_tol": (("--stop-tol",), {"type": float, "metavar": "TOL"}),
+    "bands": (("--bands",), {"type": band_count, "metavar": "K|auto"}),
 }
 
 

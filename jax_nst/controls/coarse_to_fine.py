@@ -11,6 +11,7 @@ A :class:`Stage` holds everything one scale needs, and :func:`stages` builds the
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -79,6 +80,7 @@ def stages(s: Settings, hw: Sequence[int], style_images: Sequence[np.ndarray], m
         margin = round(s.margin * k.size / s.size)
         program = k.program(masked=masks is not None, inputs=inputs)
         height = spatial.padded_height(shape[0] + 2 * margin, program)
+        program = dataclasses.replace(program, rows=shape[0] + 2 * margin if height > shape[0] + 2 * margin else 0)
         hyper = None if cells is None else stack([at_scale(c, k.size, k.steps).hyper() for c in cells])
         stage = Stage(k, shape, margin, height, program, styles.at_scale(style_images, s, k.size), None, hyper)
         found.append(stage if masks is None else stage._replace(masks=stage.fit(masks[None])[0]))

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import style_losses, terms
 
-_EXPORTS = {"evaluate": ".evaluate", "BATCHED": ".targets", "Targets": ".targets", "first_image": ".targets"}
+_EXPORTS = {"evaluate": ".evaluation", "BATCHED": ".targets", "Targets": ".targets", "first_image": ".targets"}
 
 
 def __getattr__(name: str) -> Any:

@@ -50,26 +50,28 @@ def composite(x: Any, content: Any, keep: Any) -> Any:
     return keep * content + (1.0 - keep) * x
 
 
-def guided_gram(features: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
+def guided_gram(features: jax.Array, guide: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """G_r = Σ_k T_r,k² F_k F_kᵀ / Σ_k T_r,k²: one normalized Gram matrix per region, (R, N, N).
 
-    ``bands`` > 1: features and guide are one band of rows; the sums run over all bands.
+    ``part``: which rows of the maps features and guide are; the sums run over the whole map.
     """
     f = features.reshape(-1, features.shape[-1])
-    t2, mass = region_mass(guide, bands)
-    g = row_bands.total(jnp.einsum("kr,ki,kj->rij", t2, f, f), bands)
+    t2, mass = region_mass(guide, part)
+    g = part.total(jnp.einsum("kr,ki,kj->rij", t2, f, f))
     return g / jnp.maximum(mass, EPS)[:, None, None]
 
 
-def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array, bands: int = 1) -> jax.Array:
+def guided_style_layer_loss(features: jax.Array, target_grams: jax.Array, guide: jax.Array,
+                            part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """E_l = Σ_r a_r Σ (G_r − A_r)² / (4 N²), a_r = Σ_k T_r,k² / M; equals E_l for one all-ones mask."""
     n = features.shape[-1]
-    share = row_bands.total(jnp.sum(jnp.square(guide), axis=(0, 1)), bands) / (guide.shape[0] * guide.shape[1] * bands)
-    diff = guided_gram(features, guide, bands) - target_grams
+    share = region_mass(guide, part)[1] / part.positions(guide)
+    diff = guided_gram(features, guide, part) - target_grams
     return jnp.sum(share * jnp.sum(jnp.square(diff), axis=(-2, -1))) / (4.0 * n * n)
 
 
-def region_mass(guide: jax.Array, bands: int = 1) -> tuple[jax.Array, jax.Array]:
-    """(T_r,k² as (M, R) weights of this band's positions, Σ_k T_r,k² over all bands (R,))."""
-    t2 = jnp.square(guide).reshape(-1, guide.shape[-1])
-    return t2, row_bands.total(t2.sum(axis=0), bands)
+def region_mass(guide: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> tuple[jax.Array, jax.Array]:
+    """(T_r,k² as (M, R) weights of the positions in hand, 0 where they do not count; Σ_k T_r,k² over the whole
+    map (R,))."""
+    t2 = jnp.square(part.mask(guide)).reshape(-1, guide.shape[-1])
+    return t2, part.total(t2.sum(axis=0))

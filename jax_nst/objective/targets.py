@@ -43,26 +43,42 @@ BATCHED = ("content", "pixels")
 """Targets fields with one entry per content image."""
 
 
-def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Program) -> dict[str, jax.Array]:
+def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], program: Program, rows: int = 0,
+              ) -> dict[str, jax.Array]:
     """F_l of ``layers`` for a batch (B, H, W, 3); with ``program.spatial`` > 1 band by band over the devices
-    when the height splits into bands (:func:`jax_nst.vgg.row_bands.row_multiple`; a style image may not), else on one."""
+    when the height splits into bands (:func:`jax_nst.vgg.row_bands.row_multiple`; a style image may not), else on one;
+    with ``program.bands`` > 1 in bands one after another (:mod:`jax_nst.vgg.windows`). ``rows`` > 0: the batch's own
+rows, the rest padding for the devices (:func:`jax_nst.vgg.row_bands.banded_features`)."""
+    options = dict(pooling=program.pooling, model=program.model, precision=program.precision, padding=program.padding)
+    if _banded(program) and layers:
+        one = lambda image: vgg.windows.features(params, image, layers, program.bands, conv=program.conv, **options)  # noqa: E731
+        return jax.lax.map(one, batch)
     q = vgg.row_bands.row_multiple(layers, program.spatial, program.model) if layers else 1
     bands = program.spatial if batch.shape[1] % q == 0 else 1
-    return vgg.row_bands.banded_features(params, batch, layers, bands, program.conv, pooling=program.pooling,
-                                     model=program.model, precision=program.precision, padding=program.padding)
+    return vgg.row_bands.banded_features(params, batch, layers, bands, program.conv, rows, **options)
+
+
+def _banded(program: Program) -> bool:
+    """Whether ``program`` computes its maps in bands of rows one after another."""
+    return not isinstance(program.bands, str) and program.bands > 1
 
 
 @functools.partial(jax.jit, static_argnums=2)
 def content_features(params: vgg.Params, batch: jax.Array, program: Program) -> dict[str, jax.Array]:
     """P_l: the content layers' features of a batch of content images (B, H, W, 3)."""
-    return _features(params, batch, program.content_layers, program)
+    return _features(params, batch, program.content_layers, program, program.rows)
 
 
 @functools.partial(jax.jit, static_argnums=2)
 def style_statistics(params: vgg.Params, style: jax.Array, program: Program) -> dict[str, Any]:
-    """The style loss's statistics of one style image (H, W, 3) at the style layers (Gram: A_l/M_l)."""
-    feats = _features(params, style[None], program.style_layers, program)
+    """The style loss's statistics of one style image (H, W, 3) at the style layers (Gram: A_l/M_l); with
+    ``program.bands`` > 1 gathered band by band (:func:`jax_nst.vgg.windows.statistics`)."""
     loss = style_losses.get(program.style_loss)
+    if _banded(program) and program.style_layers:
+        return vgg.windows.statistics(params, style, program.style_layers, program.bands, loss.statistics,
+                                      program.padding, program.model, conv=program.conv, pooling=program.pooling,
+                                      precision=program.precision)
+    feats = _features(params, style[None], program.style_layers, program)
     return {l: loss.statistics(f[0]) for l, f in feats.items()}
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from .. import objective, vgg
-from ..objective import Targets
+from ..objective import Targets, banded
 from . import memory, spatial
 from .linesearch import scale_by_wolfe_linesearch
 
@@ -95,6 +95,8 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
     """
     lbfgs = program.optimizer == "lbfgs"
     evaluate = objective.evaluate if program.spatial == 1 else spatial.evaluate(program)
+    if banded.bands_needed(program):
+        evaluate = banded.evaluate
 
     def value_fn(params, prepared, targets, hyper):
         def f(y):

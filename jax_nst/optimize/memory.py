@@ -1,6 +1,7 @@
 """How much memory one loss + gradient evaluation needs, and when to rematerialize instead.
 
-The estimate is the float32 size of the VGG activations up to the deepest layer used, times the
+The estimate is the float32 size of the VGG activations up to the deepest layer used (with bands of rows, one
+band's window: :mod:`jax_nst.objective.banded`), times the
 peak-to-activations ratio measured with ``compiled.memory_analysis()`` on XLA:CPU (memory-optimized
 scheduler, as ``make_loop`` compiles on CPU; 512–2048 px; bfloat16 measured no smaller,
 its convolutions return float32), plus the prepared params. On the host a whole run's peak resident memory is
@@ -12,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import jax
 
 from .. import vgg
+from ..objective import banded
 from ..errors import NSTError, out_of_memory
 from . import host_memory
 
@@ -44,25 +46,33 @@ SHORT_HISTORY = 10
 """The L-BFGS history suggested when the default one is what keeps an image from fitting (2m image-sized arrays)."""
 
 
-def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batch: int = 1) -> int:
+def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batch: int = 1,
+                     bands: int | None = None) -> int:
     """Estimated peak bytes per device of an optimization step (one evaluation and the optimizer's images) for
-    ``batch`` images; with ``s.spatial`` = D > 1 activations and images are split in D bands of rows.
+    ``batch`` images; with ``s.spatial`` = D > 1 activations and images are split in D bands of rows; with ``bands``
+    = K > 1 (default: ``s.bands``, 1 for "auto") the activations are one band's window's, and the padded image, its
+    gradient and the padded content features are added.
 
     ``s``: a Settings or Program (its layers, model, optimizer, L-BFGS memory and spatial bands).
     """
-    shapes = vgg.shapes(hw, s.layers, s.model)
+    bands = (1 if isinstance(s.bands, str) else s.bands) if bands is None else bands
+    rows = int(hw[0]) if bands == 1 else vgg.windows.geometry(int(hw[0]), bands, s.layers, s.model).size
+    shapes = vgg.shapes((rows, hw[1]), s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
-    # L-BFGS: its pairs, x, ∇f, trial point, direction; Adam: x, ∇f, two moments, update
-    count = 2 * s.lbfgs_memory + 4 if s.optimizer == "lbfgs" else 5
+    # L-BFGS: its pairs, x, ∇f, trial point, direction; Adam: x, ∇f, two moments, update; bands: padded x and ∇f
+    count = (2 * s.lbfgs_memory + 4 if s.optimizer == "lbfgs" else 5) + (2 if bands > 1 else 0)
     images = count * 4 * 3 * int(hw[0]) * int(hw[1])
-    return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images) / s.spatial + kernels)
+    whole = vgg.shapes(hw, s.layers, s.model)
+    content = 0 if bands == 1 else 2 * 4 * sum(math.prod(whole[l]) for l in s.content_layers if l in whole)
+    return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images + content) / s.spatial + kernels)
 
 
-def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platform: str | None = None) -> int:
+def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platform: str | None = None,
+                 bands: int | None = None) -> int:
     """Peak bytes of a run on ``platform`` (default: the first device's) with remat: :func:`evaluation_bytes` on an
     accelerator, the measured whole-run peak on CPU (:data:`HOST_PER_ESTIMATE`)."""
-    estimate = evaluation_bytes(hw, s, remat=True, batch=batch)
+    estimate = evaluation_bytes(hw, s, remat=True, batch=batch, bands=bands)
     if (platform or jax.devices()[0].platform) != "cpu":
         return estimate
     return int(HOST_BASE + HOST_PER_ESTIMATE * estimate)
@@ -91,27 +101,57 @@ def use_remat(s: Settings | Program, shape: Sequence[int]) -> bool:
 
 
 def resolve(s: Program, shape: Sequence[int]) -> Program:
-    """``s`` with remat "auto" decided ("on"/"off") for images of ``shape``."""
+    """``s`` with bands "auto" decided (the fewest that fit, :func:`bands_that_fit`) and then remat "auto" ("on"/"off")
+    for images of ``shape`` (…, H, W, 3)."""
+    if s.bands == "auto":
+        batch = math.prod(shape[:-3]) if len(shape) > 3 else 1
+        s = dataclasses.replace(s, bands=bands_that_fit(shape[-3:-1], s, batch) or 1)
     return s if s.remat != "auto" else dataclasses.replace(s, remat="on" if use_remat(s, shape) else "off")
 
 
-def fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> bool:
-    """Whether ``batch`` images of ``hw`` fit in the planned share of ``available`` bytes, with remat."""
+def bands_that_fit(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None,
+                   platform: str | None = None) -> int | None:
+    """The fewest bands of rows (1: the whole image) with which ``batch`` images of ``hw`` fit, with remat; None if
+    none does (the image-sized arrays alone are too many). More than one only for one image on one device (no
+    ``spatial``)."""
     available = available_bytes() if available is None else available
-    return needed_bytes(hw, s, batch) <= HEADROOM * available
+    budget = HEADROOM * available
+    if needed_bytes(hw, s, batch, platform, bands=1) <= budget:
+        return 1
+    if batch > 1 or s.spatial > 1 or not banded.splits(s):
+        return None
+    q = vgg.min_side(s.layers, s.model)
+    if needed_bytes(hw, s, batch, platform, bands=-(-int(hw[0]) // q)) > budget:  # not even with the thinnest bands
+        return None
+    for rows in range(-(-int(hw[0]) // q) * q - q, 0, -q):  # each band height, tallest first
+        k = -(-int(hw[0]) // rows)
+        if needed_bytes(hw, s, batch, platform, bands=k) <= budget:
+            return k
+    return None
 
 
-def largest_side(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None) -> int:
+def fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None,
+         platform: str | None = None) -> bool:
+    """Whether ``batch`` images of ``hw`` fit in the planned share of ``available`` bytes on ``platform`` (default:
+    this process's), with remat (and with as many bands as they need when ``s.bands`` is "auto")."""
+    available = available_bytes() if available is None else available
+    if s.bands == "auto":
+        return bands_that_fit(hw, s, batch, available, platform) is not None
+    return needed_bytes(hw, s, batch, platform) <= HEADROOM * available
+
+
+def largest_side(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None,
+                 platform: str | None = None) -> int:
     """The largest long side (pixels) at which images shaped like ``hw`` fit (:func:`fits`); 0 if none does."""
     available = available_bytes() if available is None else available
     long = max(int(hw[0]), int(hw[1]))
     shape = lambda side: (max(1, round(hw[0] * side / long)), max(1, round(hw[1] * side / long)))  # noqa: E731
     low, high = 0, 1
-    while fits(shape(high), s, batch, available):
+    while fits(shape(high), s, batch, available, platform):
         low, high = high, high * 2
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if fits(shape(mid), s, batch, available) else (low, mid)
+        low, high = (mid, high) if fits(shape(mid), s, batch, available, platform) else (low, mid)
     return low
 
 
@@ -122,14 +162,22 @@ def check_fits(hw: Sequence[int], s: Settings | Program, batch: int = 1, device:
         return
     need = needed_bytes(hw, s, batch)
     side = largest_side(hw, s, batch, int(SUGGESTION_SLACK * available))
-    short = dataclasses.replace(s, lbfgs_memory=SHORT_HISTORY)
-    history = (f"they fit with --lbfgs-memory {SHORT_HISTORY}, or "
-               if s.optimizer == "lbfgs" and s.lbfgs_memory > SHORT_HISTORY and fits(hw, short, batch, available) else "")
-    fix = f"{history}a size of {side} px fits (--size {side})" if side >= MIN_SUGGESTED else "no size fits"
+    fix = f"a size of {side} px fits (--size {side})" if side >= MIN_SUGGESTED else "no size fits"
+    other = [f"--{flag.replace('_', '-')} {value}" for flag, value in _fixes(s) if fits(hw, dataclasses.replace(s, **{flag: value}), batch, available)]
+    fix = f"they fit with {other[0]}, or {fix}" if other else fix
     raise NSTError(
         f"{batch} image(s) of {hw[1]}×{hw[0]} px need about {need / 2**30:.1f} GiB even with remat; "
         f"{available / 2**30:.1f} GiB is available to this process on {(device or jax.devices()[0]).platform}; {fix}"
     )
+
+
+def _fixes(s: Settings | Program) -> list[tuple[str, Any]]:
+    """The changes a refusal may suggest, in order: bands of rows, then a shorter L-BFGS history, then Adam (its
+    state is 5 image-sized arrays where L-BFGS keeps 2m + 4)."""
+    found = [] if s.bands == "auto" else [("bands", "auto")]
+    if s.optimizer == "lbfgs" and s.lbfgs_memory > SHORT_HISTORY:
+        found.append(("lbfgs_memory", SHORT_HISTORY))
+    return found + ([("optimizer", "adam")] if s.optimizer == "lbfgs" else [])
 
 
 

@@ -9,6 +9,8 @@ state take ~1/D of the memory; the VGG params, prepared kernels and style Grams 
 
 Each band must pool evenly down to the deepest layer, so the height is a multiple of D·2^pools
 (:func:`jax_nst.vgg.row_bands.row_multiple`); ``stylize`` pads the content at the bottom by mirroring and crops the result.
+The padded rows are outside the image to every convolution and sum (``Program.rows``,
+:class:`jax_nst.vgg.row_bands.Devices`), so any height gives the one-device objective.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def check(s: Settings, contents: int, inputs: Sequence[str] = ()) -> None:
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
+    if not isinstance(s.bands, str) and s.bands > 1:
+        raise NSTError(f"bands {s.bands} and spatial {s.spatial} do not combine yet: split the rows over the devices "
+                       "(spatial) or into bands one after another on one device (bands), not both")
     if not style_losses.CATALOGUE[s.style_loss]["spatial"]:
         splits = ", ".join(n for n in style_losses.NAMES if style_losses.CATALOGUE[n]["spatial"])
         raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "

@@ -22,7 +22,7 @@ _EXPORTS = {name: module for module, names in _MODULES.items() for name in names
 
 
 def __getattr__(name: str) -> Any:
-    if name == "row_bands" or name in _MODULES:
+    if name in ("row_bands", "windows") or name in _MODULES:
         return importlib.import_module(f".{name}", __name__)
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

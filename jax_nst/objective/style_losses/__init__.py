@@ -26,22 +26,22 @@ Statistics = Any
 class StyleLoss:
     """One style loss: its name, a line of help, and the functions the objective calls.
 
-    ``statistics(F)``: F is one style's (H, W, N) features; ``blend(stats, w)``: the target of a layer
-    from each style's statistics and blend weights w_k (Σ w_k = 1); ``layer_loss(F, target, bands)``: E_l of
-    the image's (H, W, N) features, which with ``bands`` > 1 are one band of rows of the map (sums over
-    positions summed over the bands); ``draw(target, key)``: a random loss's target for one step;
-    ``guided(F, targets, T, bands)``: E_l with region masks, ``targets`` one per region stacked on a leading axis
-    and T the (H, W, R) guidance channels (:mod:`jax_nst.objective.guided`); ``spatial``: exact when the image's
-    rows are split over devices.
+    ``statistics(F, part)``: F is one style's (H, W, N) features; ``blend(stats, w)``: the target of a layer
+    from each style's statistics and blend weights w_k (Σ w_k = 1); ``layer_loss(F, target, part)``: E_l of
+    the image's (H, W, N) features, which ``part`` (:class:`jax_nst.vgg.row_bands.Part`) may say are one band of
+    rows of the map (every sum over positions goes through ``part.total``); ``draw(target, key)``: a random loss's
+    target for one step; ``guided(F, targets, T, part)``: E_l with region masks, ``targets`` one per region stacked
+    on a leading axis and T the (H, W, R) guidance channels (:mod:`jax_nst.objective.guided`); ``spatial``: exact
+    when the image's rows are split into bands (over devices, or one after another on one).
     """
 
     name: str
     summary: str
-    statistics: Callable[[jax.Array], Statistics]
+    statistics: Callable[..., Statistics]
     blend: Callable[[Sequence[Statistics], Sequence[float]], Any]
-    layer_loss: Callable[[jax.Array, Any, int], jax.Array]
+    layer_loss: Callable[[jax.Array, Any, Any], jax.Array]
     draw: Callable[[Any, jax.Array], Any] | None = None
-    guided: Callable[[jax.Array, Any, jax.Array, int], jax.Array] | None = None
+    guided: Callable[[jax.Array, Any, jax.Array, Any], jax.Array] | None = None
     spatial: bool = False
 
     @property

@@ -1,7 +1,7 @@
 """The paper's style loss: Gram matrices G_l = F_lᵀF_l, E_l = 1/(4 N_l² M_l²) Σ (G_l − A_l)².
 
 Several styles blend at the Gram level, A_l = Σ_k w_k A_l^(k); region masks guide it
-(:mod:`jax_nst.objective.guided`); under spatial sharding the Gram is summed over the bands.
+(:mod:`jax_nst.objective.guided`); over bands of rows the Gram is the sum of the bands' (:class:`jax_nst.vgg.row_bands.Part`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from .. import guided
 from . import StyleLoss
 
 
-def gram_matrix(features: jax.Array, normalize: bool = False, bands: int = 1) -> jax.Array:
+def gram_matrix(features: jax.Array, normalize: bool = False, part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """G_ij = Σ_k F_ik F_jk over the M positions (divided by M when ``normalize``): (..., N, N).
 
-    ``bands`` > 1: ``features`` is one band of rows of the map; the sum runs over all bands.
+    ``part``: which rows of the map ``features`` are (their rows that do not count are zeros); the sum runs over all.
     """
     *batch, h, w, n = features.shape
-    g = row_bands.total(_gram(features.reshape(*batch, h * w, n)), bands)
-    return g / (h * w * bands) if normalize else g
+    g = part.total(_gram(features.reshape(*batch, h * w, n)))
+    return g / part.positions(features) if normalize else g
 
 
 @jax.custom_vjp
@@ -44,19 +44,19 @@ def _gram_bwd(f: jax.Array, g: jax.Array):
 _gram.defvjp(_gram_fwd, _gram_bwd)
 
 
-def style_layer_loss(features: jax.Array, target_gram: jax.Array, bands: int = 1) -> jax.Array:
+def style_layer_loss(features: jax.Array, target_gram: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """E_l = 1/(4 N² M²) Σ (G − A)², with ``target_gram`` = A/M (a normalized Gram matrix).
 
     Computed as Σ (G/M − A/M)² / (4N²), which is equal and stays well inside float32 range.
     """
     n = features.shape[-1]
-    diff = gram_matrix(features, normalize=True, bands=bands) - target_gram
+    diff = gram_matrix(features, normalize=True, part=part) - target_gram
     return jnp.sum(jnp.square(diff), axis=(-2, -1)) / (4.0 * n * n)
 
 
-def statistics(features: jax.Array) -> jax.Array:
+def statistics(features: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """A_l/M_l: the normalized Gram matrix of one style's (H, W, N) features."""
-    return gram_matrix(features, normalize=True)
+    return gram_matrix(features, normalize=True, part=part)
 
 
 def blend(grams: Sequence[jax.Array], weights: Sequence[float]) -> np.ndarray:

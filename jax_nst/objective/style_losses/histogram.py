@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...vgg import row_bands
 from . import StyleLoss
 from .quantiles import matched, quantiles, sort_rows
 
@@ -31,7 +32,7 @@ def blend(stats: Sequence[dict[str, jax.Array]], weights: Sequence[float]) -> di
                           for w, s in zip(weights, stats))}
 
 
-def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
+def layer_loss(features: jax.Array, target: dict[str, jax.Array], part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """E_l of the image's (H, W, N) features against the target's sorted channels."""
     return SCALE * matched(features.reshape(-1, features.shape[-1]), target["sorted"])
 

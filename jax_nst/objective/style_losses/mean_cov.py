@@ -2,7 +2,8 @@
 
 E_l = (‖μ − μ_s‖² + tr(C + C_s − 2 (√C_s C √C_s)^½)) / N, C the centred covariance of the image's M
 feature vectors, C_s the style's. Several styles blend as a mixture: their raw moments add. μ and C are sums over
-positions, so under spatial sharding they are summed over the bands (exact); region masks weigh them by T_r,k²
+positions, so over bands of rows they are the sums of the bands' (exact, :class:`jax_nst.vgg.row_bands.Part`); region
+masks weigh them by T_r,k²
 (guided moments, as guided Grams weigh the Gram: :mod:`jax_nst.objective.guided`).
 """
 
@@ -25,12 +26,14 @@ SCALE = 1.5e4
 """Factor of E_l: the demo pair's L_style at the content image is then near the Gram loss's."""
 
 
-def statistics(features: jax.Array) -> dict[str, jax.Array]:
-    """μ and the centred covariance C of one style's (H, W, N) features."""
+def statistics(features: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> dict[str, jax.Array]:
+    """μ and the centred covariance C of one style's (H, W, N) features (centred on μ: two sums deep)."""
     f = features.reshape(-1, features.shape[-1])
-    mean = jnp.mean(f, axis=0)
-    centred = f - mean
-    return {"mean": mean, "cov": centred.T @ centred / f.shape[0]}
+    w = part.weights(features)
+    count = part.positions(features)
+    mean = part.total(w @ f) / count
+    centred = (f - mean) * w[:, None]
+    return {"mean": mean, "cov": part.total(centred.T @ centred) / count}
 
 
 def blend(stats: Sequence[dict[str, jax.Array]], weights: Sequence[float]) -> dict[str, np.ndarray]:
@@ -81,29 +84,37 @@ def w2(mean: jax.Array, cov: jax.Array, target: dict[str, jax.Array]) -> jax.Arr
     return SCALE * distance / n
 
 
-def moments(f: jax.Array, weights: jax.Array, mass: jax.Array, bands: int = 1) -> tuple[jax.Array, jax.Array]:
+def moments(f: jax.Array, weights: jax.Array, mass: jax.Array, shift: jax.Array,
+            part: row_bands.Part = row_bands.WHOLE) -> tuple[jax.Array, jax.Array]:
     """μ = Σ_k w_k f_k / Σ w and C = Σ_k w_k (f_k − μ)(f_k − μ)ᵀ / Σ w of (M, N) features with (M,) weights, the sums
-    over all ``bands`` (``mass`` = Σ w over them): centred on the global μ, so no band's offset is lost."""
-    mean = row_bands.total(weights @ f, bands) / mass
-    centred = f - mean
-    return mean, row_bands.total((weights[:, None] * centred).T @ centred, bands) / mass
+    over the whole map (``mass`` = Σ w over it), as C = Σ w d dᵀ / Σ w − (μ − s)(μ − s)ᵀ with d = f − s, exact for
+    any s: s = μ (centred, the most accurate in float32) where the part allows sums about sums, else ``shift`` (the
+    style's μ_s, near μ; one sum deep, so bands gathered in one pass: at conv1_1 ~10× the centred rounding error)."""
+    if part.nested:
+        shift = part.total(weights @ f) / mass
+    d = f - shift
+    offset = part.total(weights @ d) / mass
+    second = part.total((weights[:, None] * d).T @ d) / mass
+    return shift + offset, second - jnp.outer(offset, offset)
 
 
-def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
-    """E_l = W₂²(N(μ, C + εI), N(μ_s, C_s)) / N; with ``bands`` > 1 ``features`` is one band of rows."""
+def layer_loss(features: jax.Array, target: dict[str, jax.Array], part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
+    """E_l = W₂²(N(μ, C + εI), N(μ_s, C_s)) / N; ``part``: which rows of the map ``features`` are."""
     f = features.reshape(-1, features.shape[-1])
-    mean, cov = moments(f, jnp.ones(f.shape[0], f.dtype), jnp.asarray(f.shape[0] * bands, f.dtype), bands)
-    return w2(mean, cov, target)
+    mass = jnp.asarray(part.positions(features), f.dtype)
+    return w2(*moments(f, part.weights(features), mass, target["mean"], part), target)
 
 
-def guided_layer_loss(features: jax.Array, targets: dict[str, jax.Array], guide: jax.Array, bands: int = 1) -> jax.Array:
+def guided_layer_loss(features: jax.Array, targets: dict[str, jax.Array], guide: jax.Array,
+                      part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """E_l = Σ_r a_r W₂²(N(μ_r, C_r + εI), N(μ_s,r, C_s,r)) / N: the moments weighted by T_r,k² (guided moments),
     a_r = Σ_k T_r,k² / M the region's share; equals E_l for one all-ones mask."""
     f = features.reshape(-1, features.shape[-1])
-    t2, mass = guided.region_mass(guide, bands)
+    t2, mass = guided.region_mass(guide, part)
     safe = jnp.maximum(mass, guided.EPS)
-    per_region = jax.vmap(lambda w, m, t: w2(*moments(f, w, m, bands), t))(t2.T, safe, targets)
-    return jnp.sum(mass / (f.shape[0] * bands) * per_region)
+    regions = [jax.tree.map(lambda a: a[r], targets) for r in range(t2.shape[1])]  # a loop: each sum passes `part`
+    per_region = jnp.stack([w2(*moments(f, t2[:, r], safe[r], t["mean"], part), t) for r, t in enumerate(regions)])
+    return jnp.sum(mass / part.positions(guide) * per_region)
 
 
 LOSS = StyleLoss(

@@ -57,13 +57,13 @@ def nearest(f: jax.Array, unit: jax.Array) -> jax.Array:
     return jax.lax.map(lambda row: jnp.argmax(unit @ row), f, batch_size=CHUNK)
 
 
-def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
-    """E_l of the image's (H, W, N) features; ``bands`` > 1: one band of the map's rows (the mean runs over all)."""
+def layer_loss(features: jax.Array, target: dict[str, jax.Array], part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
+    """E_l of the image's (H, W, N) features; ``part``: which rows of the map they are (the mean runs over all)."""
     f = features.reshape(-1, features.shape[-1])
     unit = jnp.asarray(target["unit"], f.dtype)
     match = unit[jax.lax.stop_gradient(nearest(f, unit))]
     cos = jnp.sum(f * match, axis=-1) / jnp.sqrt(jnp.sum(jnp.square(f), axis=-1) + target["delta"])
-    return SCALE * row_bands.total(jnp.sum(1.0 - cos), bands) / (f.shape[0] * bands)
+    return SCALE * part.total(jnp.sum(part.weights(features) * (1.0 - cos))) / part.positions(features)
 
 
 LOSS = StyleLoss(

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...vgg import row_bands
 from . import StyleLoss
 from .quantiles import matched, quantiles, sort_rows
 
@@ -44,7 +45,7 @@ def draw(target: dict[str, Any], key: jax.Array) -> dict[str, jax.Array]:
     return {"directions": d, "sorted": goal}
 
 
-def layer_loss(features: jax.Array, target: dict[str, jax.Array], bands: int = 1) -> jax.Array:
+def layer_loss(features: jax.Array, target: dict[str, jax.Array], part: row_bands.Part = row_bands.WHOLE) -> jax.Array:
     """E_l of the image's (H, W, N) features against one step's drawn target."""
     return SCALE * matched(features.reshape(-1, features.shape[-1]) @ target["directions"], target["sorted"])
 

@@ -2,14 +2,14 @@
 
 A term is one :class:`Term` record, the ``TERM`` of a module of this package: its name, the
 :class:`jax_nst.settings.Settings` option that weighs it, its labels, and ``summand(program)``, the pure
-function ``fn(features, image, targets, hyper)`` → scalar of the layers it reads (none: it reads the
-image). A feature term is a sum over its layers, so the objective may evaluate it block by block
+function ``fn(features, image, targets, hyper, part)`` → scalar of the layers it reads (none: it reads the
+image); ``part`` (:class:`jax_nst.vgg.row_bands.Part`) says which rows of each map are in hand and sums them. A feature term is a sum over its layers, so the objective may evaluate it block by block
 (inside per-block remat). A term with ``input`` is on only when the run gives it its input
 (``targets.inputs[name]``, e.g. the previous video frame), resized to each stage by ``fit``.
 
 Shapes: a feature map F_l is (H_l, W_l, N_l) with N_l filters and M_l = H_l·W_l positions; an image is
-(H, W, 3). Under spatial sharding (``program.spatial`` = D > 1) each device evaluates the terms on its band
-of rows (:mod:`jax_nst.vgg.row_bands`): sums over positions are summed over the bands.
+(H, W, 3). Over bands of rows (``program.spatial`` devices, or ``program.bands`` windows one after another)
+the terms are evaluated on each band: sums over positions go through ``part.total``.
 
 Normalization "size" scales the terms that grow with the pixel count (L_content, L_TV) to their value for a
 512² image, so the same α, β, γ give the same balance at every size; "paper" keeps the paper's plain sums.
@@ -31,20 +31,20 @@ REFERENCE_SIDE = 512
 """Normalization "size" gives L_content and L_TV their value at REFERENCE_SIDE² pixels."""
 
 
-def size_factor(hw: tuple[int, int], pools: int, normalization: str) -> float:
-    """"size": (R/2^pools)² / (H·W), the factor that gives a sum over H × W positions its value at R² pixels."""
+def size_factor(positions: Any, pools: int, normalization: str) -> Any:
+    """"size": (R/2^pools)² / M, the factor that gives a sum over M = H·W positions its value at R² pixels."""
     if normalization == "paper":
         return 1.0
     side = REFERENCE_SIDE / 2**pools
-    return side * side / (hw[0] * hw[1])
+    return side * side / positions
 
 
 class Summand(NamedTuple):
-    """A term in one program: ``fn(features, image, targets, hyper)`` → scalar, reading ``layers``."""
+    """A term in one program: ``fn(features, image, targets, hyper, part)`` → scalar, reading ``layers``."""
 
     name: str
     layers: tuple[str, ...]
-    fn: Callable[[Mapping[str, jax.Array], jax.Array, Any, Any], jax.Array]
+    fn: Callable[[Mapping[str, jax.Array], jax.Array, Any, Any, Any], jax.Array]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 
 from ... import vgg
-from ...vgg import row_bands
 from . import Summand, Term, size_factor
 
 if TYPE_CHECKING:
@@ -23,13 +22,12 @@ def content_loss(features: jax.Array, target: jax.Array) -> jax.Array:
 def summand(program: Program) -> Summand | None:
     """L_content over ``program.content_layers``, each layer normalized by :func:`size_factor`; None when α = 0."""
 
-    def fn(features, image, targets, hyper):
+    def fn(features, image, targets, hyper, part):
         total = jnp.zeros(())
         for l, f in features.items():
-            hw = (f.shape[0] * program.spatial, f.shape[1])
-            scale = size_factor(hw, vgg.layer(l, program.model).pools, program.normalization)
-            total = total + hyper.content_layers[l] * scale * content_loss(f, targets.content[l])
-        return row_bands.total(total, program.spatial)
+            scale = size_factor(part.positions(f), vgg.layer(l, program.model).pools, program.normalization)
+            total = total + hyper.content_layers[l] * scale * part.total(content_loss(f, part.mask(targets.content[l])))
+        return total
 
     return Summand("content", tuple(program.content_layers), fn) if program.content_layers else None
 

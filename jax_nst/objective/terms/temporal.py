@@ -76,7 +76,7 @@ def fit(t: Temporal, hw: tuple[int, int], margin: int) -> Temporal:
 
 def summand(program: Program) -> Summand:
     """L_temporal of the image against ``targets.inputs["temporal"]``."""
-    return Summand("temporal", (), lambda features, image, targets, hyper: temporal_loss(image, targets.inputs["temporal"]))
+    return Summand("temporal", (), lambda features, image, targets, hyper, part: temporal_loss(image, targets.inputs["temporal"]))
 
 
 TERM = Term("temporal", "temporal_weight", "L_temporal", "lambda", 3, summand,

@@ -1,0 +1,112 @@
+"""Memory and time of one evaluation (L_total and ∇L) against the image side, in one pass and in bands of rows.
+
+Each configuration runs in a child process of its own, so its peak resident memory (VmHWM) is its own: the VGG
+params, the content features and style statistics (computed band by band too), and two evaluations of the
+compiled objective (the first compiles). Beside it, the estimate of :func:`jax_nst.optimize.memory.needed_bytes`.
+Then the largest square that fits on accelerators of 16, 40 and 80 GB by the same estimate.
+
+    python scripts/band_memory.py --sides 1024 2048 4096 --bands 1 auto --optimizer adam
+    python scripts/band_memory.py --sides 8192 --bands auto --optimizer adam
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM)."""
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def child(side: int, bands: str, optimizer: str) -> dict:
+    """One configuration in this process: targets, then two timed evaluations."""
+    import dataclasses
+
+    import jax
+    import numpy as np
+
+    from jax_nst import api, images, objective, samples
+    from jax_nst.objective import banded
+    from jax_nst.optimize import memory
+    from jax_nst.settings import Settings
+
+    s = Settings(size=side, optimizer=optimizer, bands=bands)
+    content = images.load_image(samples.CONTENT, side)
+    style = images.resize(images.load_image(samples.STYLE), *content.shape[:2])
+    program = memory.resolve(s.program(), (1, *content.shape))
+    params = api.load_params()
+    start = time.perf_counter()
+    targets = objective.first_image(objective.targets.build(params, content[None], [style], program))
+    jax.block_until_ready(targets)
+    target_s = time.perf_counter() - start
+    evaluate = banded.evaluate if banded.bands_needed(program) else objective.evaluate
+    remat = program.remat == "on"
+    f = jax.jit(jax.value_and_grad(lambda y: evaluate(params, None, y, targets, s.hyper(), program, remat)[0]))
+    x = jax.numpy.asarray(content)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        jax.block_until_ready(f(x))
+        times.append(time.perf_counter() - start)
+    count = banded.count(content.shape[0], program)
+    g = None if count == 1 else __import__("jax_nst").vgg.windows.geometry(content.shape[0], program.bands,
+                                                                           program.layers, program.model)
+    return {"side": side, "bands": count, "band_rows": g.band if g else side, "window_rows": g.size if g else side,
+            "optimizer": optimizer, "remat": program.remat, "targets_s": round(target_s, 1),
+            "first_s": round(times[0], 1), "evaluation_s": round(times[1], 1),
+            "peak_gib": round(peak_rss() / 2**30, 2),
+            "estimate_gib": round(memory.needed_bytes(content.shape[:2], dataclasses.replace(program), 1,
+                                                       bands=count) / 2**30, 2)}
+
+
+def accelerators(optimizer: str) -> list[str]:
+    """Markdown rows: the largest square that fits on 16, 40 and 80 GB devices by the estimate, without and with bands."""
+    from jax_nst.optimize import memory
+    from jax_nst.settings import Settings
+
+    rows = []
+    for gb in (16, 40, 80):
+        cells = []
+        for s in (Settings(optimizer=optimizer, bands=1), Settings(optimizer=optimizer)):
+            cells.append(str(memory.largest_side((1, 1), s, available=gb * 10**9, platform="gpu")))
+        rows.append(f"| {gb} GB | {optimizer} | {cells[0]} px | {cells[1]} px |")
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sides", type=int, nargs="+", default=[1024, 2048])
+    p.add_argument("--bands", nargs="+", default=["1", "auto"])
+    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--child", nargs=3, metavar=("SIDE", "BANDS", "OPTIMIZER"))
+    p.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "bands.jsonl")
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(int(args.child[0]), args.child[1], args.child[2])))
+        return
+    with args.out.open("a") as out:
+        for side in args.sides:
+            for bands in args.bands:
+                run = subprocess.run([sys.executable, __file__, "--child", str(side), bands, args.optimizer],
+                                     capture_output=True, text=True)
+                line = run.stdout.strip().splitlines()[-1] if run.returncode == 0 else json.dumps(
+                    {"side": side, "bands": bands, "error": run.stderr.strip().splitlines()[-1][:200]})
+                print(line, flush=True)
+                out.write(line + "\n")
+    print("\n| device | optimizer | largest square, one pass | with bands |\n|---|---|---|---|")
+    print("\n".join(accelerators(args.optimizer) + accelerators("lbfgs")))
+
+
+if __name__ == "__main__":
+    main()
