@@ -16,6 +16,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -29,21 +30,24 @@ def peak_rss() -> int:
     return 0
 
 
-def child(side: int, bands: str, optimizer: str) -> dict:
-    """One configuration in this process: targets, then two timed evaluations."""
+def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int | None = None,
+          save: pathlib.Path | None = None) -> dict:
+    """One configuration in this process: targets, then two timed evaluations, or with ``steps`` that many steps of
+    the compiled optimization loop, one call each (the first compiles)."""
     import dataclasses
 
     import jax
     import numpy as np
 
-    from jax_nst import api, images, objective, samples
+    from jax_nst import api, images, objective, optimize, samples
     from jax_nst.objective import banded
     from jax_nst.optimize import memory
     from jax_nst.settings import Settings
 
     s = Settings(size=side, optimizer=optimizer, bands=bands)
-    content = images.load_image(samples.CONTENT, side)
-    style = images.resize(images.load_image(samples.STYLE), *content.shape[:2])
+    content = images.resize(images.load_image(samples.CONTENT), side, side)  # a square: side × side
+    style = images.load_image(samples.STYLE, style_side) if style_side else images.resize(
+        images.load_image(samples.STYLE), *content.shape[:2])
     program = memory.resolve(s.program(), (1, *content.shape))
     params = api.load_params()
     start = time.perf_counter()
@@ -55,7 +59,16 @@ def child(side: int, bands: str, optimizer: str) -> dict:
     f = jax.jit(jax.value_and_grad(lambda y: evaluate(params, None, y, targets, s.hyper(), program, remat)[0]))
     x = jax.numpy.asarray(content)
     times = []
-    for _ in range(2):
+    if steps:
+        loop = optimize.make_loop(program)
+        state = loop.init(params, x, targets, s.hyper())
+        for _ in range(steps):
+            start = time.perf_counter()
+            x, state, _ = jax.block_until_ready(loop.run(params, x, state, targets, s.hyper(), 1))
+            times.append(time.perf_counter() - start)
+        if save is not None:
+            np.save(save, np.asarray(x))
+    for _ in range(0 if steps else 2):
         start = time.perf_counter()
         jax.block_until_ready(f(x))
         times.append(time.perf_counter() - start)
@@ -64,7 +77,7 @@ def child(side: int, bands: str, optimizer: str) -> dict:
                                                                            program.layers, program.model)
     return {"side": side, "bands": count, "band_rows": g.band if g else side, "window_rows": g.size if g else side,
             "optimizer": optimizer, "remat": program.remat, "targets_s": round(target_s, 1),
-            "first_s": round(times[0], 1), "evaluation_s": round(times[1], 1),
+            "steps": steps, "first_s": round(times[0], 1), "evaluation_s": round(times[-1], 1),
             "peak_gib": round(peak_rss() / 2**30, 2),
             "estimate_gib": round(memory.needed_bytes(content.shape[:2], dataclasses.replace(program), 1,
                                                        bands=count) / 2**30, 2)}
@@ -89,19 +102,36 @@ def main() -> None:
     p.add_argument("--sides", type=int, nargs="+", default=[1024, 2048])
     p.add_argument("--bands", nargs="+", default=["1", "auto"])
     p.add_argument("--optimizer", default="adam")
+    p.add_argument("--steps", type=int, default=0, help="run this many optimizer steps instead of two evaluations")
+    p.add_argument("--style-side", type=int, help="the style image's long side (default: the content's size)")
     p.add_argument("--child", nargs=3, metavar=("SIDE", "BANDS", "OPTIMIZER"))
+    p.add_argument("--save", type=pathlib.Path, help="(child) write the picture after the steps here (.npy)")
     p.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "bands.jsonl")
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(int(args.child[0]), args.child[1], args.child[2])))
+        print(json.dumps(child(int(args.child[0]), args.child[1], args.child[2], args.steps, args.style_side,
+                               args.save)))
         return
-    with args.out.open("a") as out:
+    import numpy as np
+
+    with args.out.open("a") as out, tempfile.TemporaryDirectory() as tmp:
         for side in args.sides:
+            pictures = {}
             for bands in args.bands:
-                run = subprocess.run([sys.executable, __file__, "--child", str(side), bands, args.optimizer],
+                pictures[bands] = pathlib.Path(tmp) / f"{side}-{bands}.npy"
+                extra = ["--steps", str(args.steps), "--save", str(pictures[bands])]
+                extra += ["--style-side", str(args.style_side)] if args.style_side else []
+                run = subprocess.run([sys.executable, __file__, "--child", str(side), bands, args.optimizer, *extra],
                                      capture_output=True, text=True)
                 line = run.stdout.strip().splitlines()[-1] if run.returncode == 0 else json.dumps(
                     {"side": side, "bands": bands, "error": run.stderr.strip().splitlines()[-1][:200]})
+                print(line, flush=True)
+                out.write(line + "\n")
+            found = [np.load(f) for f in pictures.values() if f.exists()]
+            if args.steps and len(found) == 2:  # the same steps in one pass and in bands: the same picture
+                d = np.abs(found[0] - found[1])
+                line = json.dumps({"side": side, "compare": list(pictures), "max_diff": float(d.max()),
+                                   "mean_diff": float(d.mean())})
                 print(line, flush=True)
                 out.write(line + "\n")
     print("\n| device | optimizer | largest square, one pass | with bands |\n|---|---|---|---|")

@@ -37,6 +37,9 @@ HOST_BASE, HOST_PER_ESTIMATE = 3 << 28, 1.75
 the envelope of VmHWM measured for 2-step runs at 512, 1024 and 1536 px (1.88, 4.17 and 8.01 GiB with remat off;
 4.23 and 8.29 GiB on at 1024 and 1536 px) against estimates of 0.66, 2.06 and 4.39 GiB (AMD EPYC, XLA:CPU). The
 interpreter, JAX, the compiled programs and the allocator's free lists make the base; remat saves little on CPU."""
+HOST_PER_BANDED_ESTIMATE = 1.75
+"""The same for runs in bands of rows (:mod:`jax_nst.objective.banded`), where image-sized arrays, not activations,
+make most of the estimate: measured by ``scripts/band_memory.py`` (BENCHMARKS.md)."""
 SUGGESTION_SLACK = 0.9
 """A suggested size fits in this share of what is available now: the next run's own size varies (its address space
 by ~0.1 GiB between runs under ``ulimit -v``), and a suggestion must work when followed."""
@@ -75,7 +78,8 @@ def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platf
     estimate = evaluation_bytes(hw, s, remat=True, batch=batch, bands=bands)
     if (platform or jax.devices()[0].platform) != "cpu":
         return estimate
-    return int(HOST_BASE + HOST_PER_ESTIMATE * estimate)
+    whole = (1 if isinstance(s.bands, str) else s.bands) if bands is None else bands
+    return int(HOST_BASE + (HOST_PER_ESTIMATE if whole == 1 else HOST_PER_BANDED_ESTIMATE) * estimate)
 
 
 def available_bytes(device: jax.Device | None = None) -> int:
