@@ -37,9 +37,10 @@ HOST_BASE, HOST_PER_ESTIMATE = 3 << 28, 1.75
 the envelope of VmHWM measured for 2-step runs at 512, 1024 and 1536 px (1.88, 4.17 and 8.01 GiB with remat off;
 4.23 and 8.29 GiB on at 1024 and 1536 px) against estimates of 0.66, 2.06 and 4.39 GiB (AMD EPYC, XLA:CPU). The
 interpreter, JAX, the compiled programs and the allocator's free lists make the base; remat saves little on CPU."""
-HOST_PER_BANDED_ESTIMATE = 1.75
+HOST_PER_BANDED_ESTIMATE = 1.15
 """The same for runs in bands of rows (:mod:`jax_nst.objective.banded`), where image-sized arrays, not activations,
-make most of the estimate: measured by ``scripts/band_memory.py`` (BENCHMARKS.md)."""
+make most of the estimate: VmHWM of an 8192 × 8192 Adam step in 24 bands was 17.6 GiB against an estimate of 15.8 GiB
+(1.07×; 8192 × 5461 in 23 bands: 0.94×), ``scripts/band_memory.py`` (BENCHMARKS.md); 1.15 leaves a margin."""
 SUGGESTION_SLACK = 0.9
 """A suggested size fits in this share of what is available now: the next run's own size varies (its address space
 by ~0.1 GiB between runs under ``ulimit -v``), and a suggestion must work when followed."""
