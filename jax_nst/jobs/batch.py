@@ -241,9 +241,12 @@ class _Runner:
         })
 
     def sweep(self) -> None:
-        """Delete the temp files that a killed run left for this run's outputs (those no live run claims)."""
+        """Delete the temp files and claim files that a killed run left for this run's outputs (those no live run
+        claims): a run killed between recording an output and letting go of its claim leaves the claim's file."""
         folders: dict[pathlib.Path, set[str]] = {}
         for output in self.seen:
+            if self.claims.path(output).exists() and self.claims.take(output):
+                self.claims.release(output)
             path = self.out_dir / output
             folders.setdefault(path.parent, set()).add(path.name)
         for folder, names in folders.items():
