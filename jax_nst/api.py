@@ -158,7 +158,7 @@ def load(contents: Sequence[images.ImageSource], style: images.ImageSource | Seq
     batch = np.stack(_same_shape([images.load_image(r, s.size) for r in raw]))
     memory.check_style_side(styles.style_side(s, s.size), s)
     style_images = styles.load_styles(style, s)
-    if not isinstance(s.bands, str) and s.bands > 1 and not objective.banded.splits(s):
+    if vgg.windows.chosen(s.bands) > 1 and not objective.banded.splits(s):
         splits = ", ".join(n for n in objective.style_losses.NAMES if objective.style_losses.CATALOGUE[n]["spatial"])
         raise NSTError(f"style_loss {s.style_loss!r} is not split into bands of rows (it needs every position's "
                        f"features at once); use {splits} with bands")

@@ -111,7 +111,7 @@ def splits(s: Settings | Program) -> bool:
 
 def bands_needed(program: Program) -> bool:
     """Whether ``program`` evaluates its objective over bands of rows on one device."""
-    return not isinstance(program.bands, str) and program.bands > 1
+    return windows.chosen(program.bands) > 1
 
 
 def count(height: int, program: Program) -> int:

@@ -50,17 +50,12 @@ def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], progr
     with ``program.bands`` > 1 in bands one after another (:mod:`jax_nst.vgg.windows`). ``rows`` > 0: the batch's own
 rows, the rest padding for the devices (:func:`jax_nst.vgg.row_bands.banded_features`)."""
     options = dict(pooling=program.pooling, model=program.model, precision=program.precision, padding=program.padding)
-    if _banded(program) and layers:
+    if vgg.windows.chosen(program.bands) > 1 and layers:
         one = lambda image: vgg.windows.features(params, image, layers, program.bands, conv=program.conv, **options)  # noqa: E731
         return jax.lax.map(one, batch)
     q = vgg.row_bands.row_multiple(layers, program.spatial, program.model) if layers else 1
     bands = program.spatial if batch.shape[1] % q == 0 else 1
     return vgg.row_bands.banded_features(params, batch, layers, bands, program.conv, rows, **options)
-
-
-def _banded(program: Program) -> bool:
-    """Whether ``program`` computes its maps in bands of rows one after another."""
-    return not isinstance(program.bands, str) and program.bands > 1
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -74,7 +69,7 @@ def style_statistics(params: vgg.Params, style: jax.Array, program: Program) -> 
     """The style loss's statistics of one style image (H, W, 3) at the style layers (Gram: A_l/M_l); with
     ``program.bands`` > 1 gathered band by band (:func:`jax_nst.vgg.windows.statistics`)."""
     loss = style_losses.get(program.style_loss)
-    if _banded(program) and program.style_layers:
+    if vgg.windows.chosen(program.bands) > 1 and program.style_layers:
         return vgg.windows.statistics(params, style, program.style_layers, program.bands, loss.statistics,
                                       program.padding, program.model, conv=program.conv, pooling=program.pooling,
                                       precision=program.precision)

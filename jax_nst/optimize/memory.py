@@ -59,7 +59,7 @@ def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batc
 
     ``s``: a Settings or Program (its layers, model, optimizer, L-BFGS memory and spatial bands).
     """
-    bands = (1 if isinstance(s.bands, str) else s.bands) if bands is None else bands
+    bands = vgg.windows.chosen(s.bands) if bands is None else bands
     rows = int(hw[0]) if bands == 1 else vgg.windows.geometry(int(hw[0]), bands, s.layers, s.model).size
     shapes = vgg.shapes((rows, hw[1]), s.layers, s.model)
     activations = 4 * sum(math.prod(shape) for shape in shapes.values())
@@ -79,7 +79,7 @@ def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platf
     estimate = evaluation_bytes(hw, s, remat=True, batch=batch, bands=bands)
     if (platform or jax.devices()[0].platform) != "cpu":
         return estimate
-    whole = (1 if isinstance(s.bands, str) else s.bands) if bands is None else bands
+    whole = vgg.windows.chosen(s.bands) if bands is None else bands
     return int(HOST_BASE + (HOST_PER_ESTIMATE if whole == 1 else HOST_PER_BANDED_ESTIMATE) * estimate)
 
 

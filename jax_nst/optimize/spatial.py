@@ -43,7 +43,7 @@ def check(s: Settings, contents: int, inputs: Sequence[str] = ()) -> None:
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
-    if not isinstance(s.bands, str) and s.bands > 1:
+    if vgg.windows.chosen(s.bands) > 1:
         raise NSTError(f"bands {s.bands} and spatial {s.spatial} do not combine yet: split the rows over the devices "
                        "(spatial) or into bands one after another on one device (bands), not both")
     if not style_losses.CATALOGUE[s.style_loss]["spatial"]:

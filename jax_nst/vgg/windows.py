@@ -68,6 +68,11 @@ class Geometry(NamedTuple):
         return jnp.take(a, self.rows(i, scale, mode), axis=0)
 
 
+def chosen(bands: int | str) -> int:
+    """The bands an option asks for: K, or 1 for "auto" before it is decided (one pass)."""
+    return 1 if isinstance(bands, str) else bands
+
+
 def geometry(height: int, bands: int, layers: Sequence[str], model: str = "vgg19") -> Geometry:
     """The bands of an image ``height`` rows high split in about ``bands`` bands (fewer when the rows run out)."""
     q = min_side(layers, model)
