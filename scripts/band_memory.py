@@ -59,6 +59,7 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
     f = jax.jit(jax.value_and_grad(lambda y: evaluate(params, None, y, targets, s.hyper(), program, remat)[0]))
     x = jax.numpy.asarray(content)
     times = []
+    loss = None
     if steps:
         loop = optimize.make_loop(program)
         state = loop.init(params, x, targets, s.hyper())
@@ -70,17 +71,35 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
             np.save(save, np.asarray(x))
     for _ in range(0 if steps else 2):
         start = time.perf_counter()
-        jax.block_until_ready(f(x))
+        loss, grad = jax.block_until_ready(f(x))
         times.append(time.perf_counter() - start)
+    if not steps and save is not None:
+        np.save(save, np.asarray(grad))
     count = banded.count(content.shape[0], program)
     g = None if count == 1 else __import__("jax_nst").vgg.windows.geometry(content.shape[0], program.bands,
                                                                            program.layers, program.model)
     return {"side": side, "bands": count, "band_rows": g.band if g else side, "window_rows": g.size if g else side,
             "optimizer": optimizer, "remat": program.remat, "targets_s": round(target_s, 1),
-            "steps": steps, "first_s": round(times[0], 1), "evaluation_s": round(times[-1], 1),
+            "steps": steps, "loss": None if loss is None else float(loss), "first_s": round(times[0], 1), "evaluation_s": round(times[-1], 1),
             "peak_gib": round(peak_rss() / 2**30, 2),
             "estimate_gib": round(memory.needed_bytes(content.shape[:2], dataclasses.replace(program), 1,
                                                        bands=count) / 2**30, 2)}
+
+
+def compare(a, b, steps: int) -> dict:
+    """How far apart one pass and bands are: after ``steps`` optimizer steps the pictures (pixel differences), else
+    the gradients ∇L: the largest difference relative to max|∇L|, and the share of pixels whose gradient sign
+    differs (where Adam's first step, ≈ −lr·sign(∇L), moves them apart by 2·lr) with the largest |∇L| among them."""
+    import numpy as np
+
+    d = np.abs(a - b)
+    if steps:
+        return {"max_diff": float(d.max()), "mean_diff": float(d.mean())}
+    scale = float(np.abs(a).max())
+    flipped = np.sign(a) != np.sign(b)
+    return {"grad_max_rel": float(d.max() / scale), "grad_mean_rel": float(d.mean() / scale),
+            "sign_flipped_share": float(flipped.mean()),
+            "largest_flipped_rel": float(np.abs(a[flipped]).max() / scale) if flipped.any() else 0.0}
 
 
 def accelerators(optimizer: str) -> list[str]:
@@ -128,10 +147,8 @@ def main() -> None:
                 print(line, flush=True)
                 out.write(line + "\n")
             found = [np.load(f) for f in pictures.values() if f.exists()]
-            if args.steps and len(found) == 2:  # the same steps in one pass and in bands: the same picture
-                d = np.abs(found[0] - found[1])
-                line = json.dumps({"side": side, "compare": list(pictures), "max_diff": float(d.max()),
-                                   "mean_diff": float(d.mean())})
+            if len(found) == 2:
+                line = json.dumps({"side": side, "compare": list(pictures), **compare(*found, args.steps)})
                 print(line, flush=True)
                 out.write(line + "\n")
     print("\n| device | optimizer | largest square, one pass | with bands |\n|---|---|---|---|")

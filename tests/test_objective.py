@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ import jax_nst
 from jax_nst import images, objective, samples
 from jax_nst.objective.terms import content, style, tv
 from jax_nst.objective import style_losses
+from jax_nst.optimize import compilations
 from jax_nst.objective.style_losses import gram
 from jax_nst.settings import Settings
 
@@ -91,31 +91,7 @@ def test_total_loss_and_gradients_are_finite():
 
 # --- the objective as traced terms -----------------------------------------------------------------
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"  # a program loaded from the run's persistent cache
-
-
-@contextlib.contextmanager
-def counting_compilations():
-    """Collects one entry per program made inside the block: compiled by XLA, or loaded from the persistent
-    compilation cache that the suite shares (jax.monitoring)."""
-    seen: list[str] = []
-
-    def compiled(event: str, duration: float, **kw) -> None:
-        if event == COMPILE_EVENT:
-            seen.append(event)
-
-    def loaded(event: str, **kw) -> None:
-        if event == CACHE_HIT_EVENT:
-            seen.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(compiled)
-    jax.monitoring.register_event_listener(loaded)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(compiled)
-        jax.monitoring.unregister_event_listener(loaded)
+counting_compilations = compilations.counting
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

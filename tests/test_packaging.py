@@ -23,7 +23,8 @@ def test_wheel_ships_weights_and_samples(tmp_path):
         assert f"jax_nst/weights/{model}.provenance.json" in names
     assert {"jax_nst/samples/content.jpg", "jax_nst/samples/style.png"} <= names
     assert not any(n.startswith("tests/") for n in names)
-    for package in ("cli", "controls", "jobs", "objective", "optimize", "vgg"):
+    for package in ("cli", "controls", "jobs", "objective", "optimize", "studio", "vgg"):
         assert f"jax_nst/{package}/__init__.py" in names
+    assert {f"jax_nst/studio/static/{f}" for f in ("index.html", "studio.js", "studio.css")} <= names
     assert any(n.endswith("licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
     assert wheel.stat().st_size < 40 * 2**20  # both weight files are 8-bit codebooks

@@ -30,11 +30,12 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "convert-weights": ("convert", "build_parser", "main", ()),
     "video": ("video", "build_parser", "main", ()),
     "clip": ("video", "build_clip_parser", "clip_main", ()),
+    "studio": ("studio", "build_parser", "main", ()),
     None: ("stylize", "build_parser", "main", ()),
 }
 """Subcommand → (module, parser, runner, leading arguments of both); None is ``jax-nst CONTENT STYLE -o OUT``.
 Modules are imported when the command runs, inside :func:`main`, so an interrupt at any moment is one line."""
-COMPUTES = ("demo", "doctor", "reconstruct", "synthesize", "folder", "tfds", "video", None)
+COMPUTES = ("demo", "doctor", "reconstruct", "synthesize", "folder", "tfds", "video", "studio", None)
 CACHE_ENV, NO_CACHE_ENV = "JAX_NST_CACHE_DIR", "JAX_NST_NO_COMPILE_CACHE"
 
 

@@ -23,6 +23,8 @@ from ..settings import (
 )
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
+CLI_REPORT_EVERY = 10
+"""Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
 CONTENT_ONLY = ("content_weight", "content_layers")
 """Settings meaningless without a content image (texture synthesis)."""
 VIDEO_ONLY = tuple(terms.OPTIONS[n] for n in terms.NAMES if terms.CATALOGUE[n]["input"])
@@ -192,3 +194,28 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
 def settings_options(args: dict[str, Any]) -> dict[str, Any]:
     """The Settings fields given on the command line, except ``init`` (which may name a file)."""
     return {k: v for k, v in args.items() if k in FIELDS and k != "init"}
+
+
+def command_line(s: Settings, content: str, styles: Iterable[str], output: str, *, init: str | None = None,
+                 grid: grids.Grid | None = None) -> list[str]:
+    """The ``jax-nst`` arguments that make the picture of ``s`` from these files: every Settings field that differs
+    from its default as its flag (``init`` names a starting image; ``grid`` gives ``--grid`` entries)."""
+    argv, default = ["jax-nst", content, *styles, "-o", output], Settings(report_every=CLI_REPORT_EVERY)
+    for name, (flags, _) in SETTINGS_FLAGS.items():
+        value = getattr(s, name)
+        if name != "init" and value != getattr(default, name) and value is not None:
+            argv += [flags[0], flag_value(value)]
+    if init is not None or s.init != "content":
+        argv += ["--init", init or s.init]
+    for name, values in (grid or {}).items():
+        argv += ["--grid", f"{name}={','.join(f'{v:g}' for v in values)}"]
+    return argv
+
+
+def flag_value(value: Any) -> str:
+    """A Settings value as its flag reads it: layer weights "conv1_1:0.2,…", lists "a,b", numbers shortest."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{w:g}" for k, w in value.items())
+    if isinstance(value, (tuple, list)):
+        return ",".join(flag_value(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

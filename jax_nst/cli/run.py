@@ -14,10 +14,7 @@ from .. import images, progress
 from ..controls import grids, presets
 from ..settings import INITS, Settings
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, PROG  # noqa: F401 (re-exported for the subcommands)
-from .flags import settings_options
-
-CLI_REPORT_EVERY = 10
-"""Progress-bar granularity when --report-every is not given (each report costs one forward pass)."""
+from .flags import CLI_REPORT_EVERY, settings_options  # noqa: F401 (CLI_REPORT_EVERY re-exported)
 
 
 def resolve_init(init: str | None, default: str = "content") -> Any:
