@@ -60,6 +60,7 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
     x = jax.numpy.asarray(content)
     times = []
     loss = None
+    count = banded.count(content.shape[0], program)
     if steps:
         loop = optimize.make_loop(program)
         state = loop.init(params, x, targets, s.hyper())
@@ -75,7 +76,10 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
         times.append(time.perf_counter() - start)
     if not steps and save is not None:
         np.save(save, np.asarray(grad))
-    count = banded.count(content.shape[0], program)
+        if count == 1:  # float drift for reference: the one-pass gradient at x nudged by one ulp at random
+            up = np.random.default_rng(1).random(x.shape) < 0.5
+            nudged = np.nextafter(np.asarray(x), np.where(up, 2, 0).astype(np.float32))
+            np.save(save.with_suffix(".nudged.npy"), np.asarray(f(jax.numpy.asarray(nudged))[1]))
     g = None if count == 1 else __import__("jax_nst").vgg.windows.geometry(content.shape[0], program.bands,
                                                                            program.layers, program.model)
     return {"side": side, "bands": count, "band_rows": g.band if g else side, "window_rows": g.size if g else side,
@@ -147,8 +151,14 @@ def main() -> None:
                 print(line, flush=True)
                 out.write(line + "\n")
             found = [np.load(f) for f in pictures.values() if f.exists()]
+            nudged = [f.with_suffix(".nudged.npy") for f in pictures.values() if f.with_suffix(".nudged.npy").exists()]
             if len(found) == 2:
                 line = json.dumps({"side": side, "compare": list(pictures), **compare(*found, args.steps)})
+                print(line, flush=True)
+                out.write(line + "\n")
+            if len(found) == 2 and nudged:  # how far one ulp of the input moves the one-pass gradient
+                line = json.dumps({"side": side, "compare": ["1", "1 nudged by one ulp"],
+                                   **compare(found[0], np.load(nudged[0]), 0)})
                 print(line, flush=True)
                 out.write(line + "\n")
     print("\n| device | optimizer | largest square, one pass | with bands |\n|---|---|---|---|")

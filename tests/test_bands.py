@@ -66,6 +66,21 @@ def test_bands_give_the_one_pass_loss_and_gradient(params, style_loss, masked, p
     np.testing.assert_allclose(float(value_only[0]), float(v1), rtol=tol)  # without the gradient: the first pass
 
 
+def test_w2_in_bands_is_centred_on_a_flat_picture_far_from_the_style(params) -> None:
+    # C = Σ w d dᵀ/Σw − (μ − s)(μ − s)ᵀ loses every digit when s is far from μ and C is small (a flat, bright
+    # picture against a dark style): bands take the moments about the image's own mean, gathered in two passes
+    rng = np.random.default_rng(3)
+    flat = (0.9 + 0.002 * rng.standard_normal((1, HEIGHT, WIDTH, 3))).astype(np.float32)
+    s = Settings(style_loss="mean_cov", **LAYERS)
+    program = s.program()
+    targets = objective.first_image(objective.targets.build(params, flat, [0.1 * rng.random((40, 36, 3))], program))
+    x = jnp.asarray(flat[0] + 0.001 * rng.standard_normal(flat.shape[1:]).astype(np.float32))
+    (v1, _), g1 = _value_and_grad(objective.evaluate, params, x, targets, s, program)
+    (v, _), g = _value_and_grad(banded.evaluate, params, x, targets, s, dataclasses.replace(program, bands=3))
+    np.testing.assert_allclose(float(v), float(v1), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g1), atol=1e-3 * float(jnp.abs(g1).max()))
+
+
 def test_the_halo_is_the_reach_of_a_cut_edge_through_the_layers() -> None:
     # conv1_1, conv1_2 reach 2 rows, a pooling halves it, and so on: conv2_2 at 1/2 scale reaches 3 of its rows
     assert vgg.windows.halo(["conv1_1", "conv2_1", "conv2_2"]) == 6

@@ -3,8 +3,8 @@
 Every feature term is a function of sums over positions, L = L(T), T = Σ_b t_b(x) (Grams, moments, content sums):
 :class:`jax_nst.vgg.row_bands.Part` routes each through ``part.total``. Band b is computed on a window of its rows
 plus a halo (:mod:`jax_nst.vgg.windows`), whose features on the band's own rows equal the whole image's. A first
-pass gathers T window by window; a second differentiates
-L(T) in each window, each sum standing in as t_b + sg(T − t_b), and adds the windows' gradients: that is ∇L, since
+pass gathers T window by window (two passes for sums taken about other sums: W2's covariance about the mean); a
+second differentiates L(T) in each window, each sum standing in as t_b + sg(T − t_b), and adds the windows' gradients: that is ∇L, since
 ∂L/∂x = Σ_i ∂L/∂T_i Σ_b ∂t_b,i/∂x. Peak memory is one window's activations plus image-sized arrays.
 
 Terms on the image itself (L_TV, L_temporal) are computed on the whole image.
@@ -46,7 +46,9 @@ def _features_value_and_grad(params: vgg.Params, prepared: Mapping | None, x: ja
         return feature_terms(params, prepared, window, band_targets(targets, i, g, program), hyper, program, part,
                              remat)
 
-    totals = windows.gather(terms, x, g, mode)
+    totals = None
+    for _ in range(depth(program)):  # a covariance about the mean needs the mean's total first
+        totals = windows.gather(terms, x, g, mode, totals)
 
     def weighted_terms(window, i):
         values = terms(window, i, g.part(i, totals))
@@ -102,6 +104,11 @@ def _evaluate_bwd(program, remat, d, cotangent):
 
 
 evaluate.defvjp(_evaluate_fwd, _evaluate_bwd)
+
+
+def depth(program: Program) -> int:
+    """How many gathering passes the sums of ``program``'s terms need (:attr:`StyleLoss.depth`)."""
+    return style_losses.get(program.style_loss).depth if program.style_layers else 1
 
 
 def splits(s: Settings | Program) -> bool:

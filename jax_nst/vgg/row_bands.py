@@ -34,13 +34,7 @@ AXIS = "rows"
 
 
 class Part:
-    """The whole map in hand (one pass): sums are themselves, every row is the image's.
-
-    ``nested``: whether a sum may be taken about another (a covariance about the mean); False where the sums are
-    gathered in one pass before they are used (:class:`Window`).
-    """
-
-    nested = True
+    """The whole map in hand (one pass): sums are themselves, every row is the image's."""
 
     def total(self, x: Any) -> Any:
         """Σ over the whole map of a sum ``x`` over the positions in hand."""
@@ -121,7 +115,6 @@ class Window(Part):
     height: int
     totals: Sequence[Any] | None = None
     seen: list = dataclasses.field(default_factory=list, compare=False)
-    nested = False
 
     def total(self, x: Any) -> Any:
         i = len(self.seen)

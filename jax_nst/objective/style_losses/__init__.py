@@ -32,7 +32,9 @@ class StyleLoss:
     rows of the map (every sum over positions goes through ``part.total``); ``draw(target, key)``: a random loss's
     target for one step; ``guided(F, targets, T, part)``: E_l with region masks, ``targets`` one per region stacked
     on a leading axis and T the (H, W, R) guidance channels (:mod:`jax_nst.objective.guided`); ``spatial``: exact
-    when the image's rows are split into bands (over devices, or one after another on one).
+    when the image's rows are split into bands (over devices, or one after another on one); ``depth``: how many
+    passes over bands taken one after another gather its sums (2 when a sum is taken about another, a covariance
+    about the mean).
     """
 
     name: str
@@ -43,6 +45,7 @@ class StyleLoss:
     draw: Callable[[Any, jax.Array], Any] | None = None
     guided: Callable[[jax.Array, Any, jax.Array, Any], jax.Array] | None = None
     spatial: bool = False
+    depth: int = 1
 
     @property
     def masks(self) -> bool:

@@ -84,14 +84,13 @@ def w2(mean: jax.Array, cov: jax.Array, target: dict[str, jax.Array]) -> jax.Arr
     return SCALE * distance / n
 
 
-def moments(f: jax.Array, weights: jax.Array, mass: jax.Array, shift: jax.Array,
+def moments(f: jax.Array, weights: jax.Array, mass: jax.Array,
             part: row_bands.Part = row_bands.WHOLE) -> tuple[jax.Array, jax.Array]:
     """μ = Σ_k w_k f_k / Σ w and C = Σ_k w_k (f_k − μ)(f_k − μ)ᵀ / Σ w of (M, N) features with (M,) weights, the sums
-    over the whole map (``mass`` = Σ w over it), as C = Σ w d dᵀ / Σ w − (μ − s)(μ − s)ᵀ with d = f − s, exact for
-    any s: s = μ (centred, the most accurate in float32) where the part allows sums about sums, else ``shift`` (the
-    style's μ_s, near μ; one sum deep, so bands gathered in one pass: at conv1_1 ~10× the centred rounding error)."""
-    if part.nested:
-        shift = part.total(weights @ f) / mass
+    over the whole map (``mass`` = Σ w over it), as C = Σ w d dᵀ / Σ w − (μ − s)(μ − s)ᵀ with d = f − s and s = sg(μ):
+    centred (the float32 rounding of the whole-image form) with the exact gradient, since ∂C/∂μ = 0 at μ. The
+    second sums are taken about the first: bands gathered one after another need two passes (``depth`` 2)."""
+    shift = jax.lax.stop_gradient(part.total(weights @ f) / mass)
     d = f - shift
     offset = part.total(weights @ d) / mass
     second = part.total((weights[:, None] * d).T @ d) / mass
@@ -102,7 +101,7 @@ def layer_loss(features: jax.Array, target: dict[str, jax.Array], part: row_band
     """E_l = W₂²(N(μ, C + εI), N(μ_s, C_s)) / N; ``part``: which rows of the map ``features`` are."""
     f = features.reshape(-1, features.shape[-1])
     mass = jnp.asarray(part.positions(features), f.dtype)
-    return w2(*moments(f, part.weights(features), mass, target["mean"], part), target)
+    return w2(*moments(f, part.weights(features), mass, part), target)
 
 
 def guided_layer_loss(features: jax.Array, targets: dict[str, jax.Array], guide: jax.Array,
@@ -113,11 +112,11 @@ def guided_layer_loss(features: jax.Array, targets: dict[str, jax.Array], guide:
     t2, mass = guided.region_mass(guide, part)
     safe = jnp.maximum(mass, guided.EPS)
     regions = [jax.tree.map(lambda a: a[r], targets) for r in range(t2.shape[1])]  # a loop: each sum passes `part`
-    per_region = jnp.stack([w2(*moments(f, t2[:, r], safe[r], t["mean"], part), t) for r, t in enumerate(regions)])
+    per_region = jnp.stack([w2(*moments(f, t2[:, r], safe[r], part), t) for r, t in enumerate(regions)])
     return jnp.sum(mass / part.positions(guide) * per_region)
 
 
 LOSS = StyleLoss(
     name="mean_cov", summary="W2 of Gaussians fitted to the features", statistics=statistics, blend=blend,
-    layer_loss=layer_loss, guided=guided_layer_loss, spatial=True,
+    layer_loss=layer_loss, guided=guided_layer_loss, spatial=True, depth=2,
 )
