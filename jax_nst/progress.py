@@ -65,6 +65,50 @@ class Recorder:
             self.frames.append((p.step, image[0] if image.ndim == 4 else image))
 
 
+class Live:
+    """A notebook callback: the picture and a line of losses shown in one place, redrawn at every report.
+
+    ``display`` is IPython's ``display`` (the default); it is called once per shown thing with ``display_id=True``,
+    and the handles it returns are updated in place, so a run leaves one picture, not one per report.
+    """
+
+    def __init__(self, width: int | None = 512, display: Callable[..., Any] | None = None) -> None:
+        self.width = width
+        self._display = display
+        self._handles: tuple[Any, Any] | None = None
+
+    def __call__(self, p: Any) -> None:
+        """Show one report (``jax_nst.Progress`` of one image, or the first of a batch)."""
+        image = np.asarray(p.image)
+        picture = images.to_pil(image[0] if image.ndim == 4 else image)
+        if self.width and picture.width != self.width:
+            picture = picture.resize((self.width, max(1, round(picture.height * self.width / picture.width))))
+        total = float(np.ravel(np.asarray(p.losses["total"]))[0])
+        line = f"step {p.step}/{p.steps}  L_total {total:.4g}" + ("  (stopped: the picture stopped changing)"
+                                                                  if p.stopped else "")
+        if self._handles is None:
+            show = self._display or _ipython_display()
+            self._handles = (show(picture, display_id=True), show(_Text(line), display_id=True))
+        else:
+            self._handles[0].update(picture)
+            self._handles[1].update(_Text(line))
+
+
+class _Text(str):
+    """A line shown as plain text by notebooks (no quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _ipython_display() -> Callable[..., Any]:
+    try:
+        from IPython.display import display
+    except ImportError:
+        raise NSTError("progress.Live shows pictures in a notebook and needs IPython") from None
+    return display
+
+
 def chain(*callbacks: Callable | None) -> Callable | None:
     """One callback calling each of ``callbacks`` (None entries skipped) in turn."""
     live = [c for c in callbacks if c is not None]

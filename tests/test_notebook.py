@@ -12,7 +12,7 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
 NOTEBOOK = pathlib.Path(__file__).parents[1] / "examples" / "colab_tpu.ipynb"
-TINY = 'SIZE = 32\nSTEPS = 2\nOPTIMIZER = "adam"\nPER_DEVICE = 1\nINSTALL = False\nPACKAGE = "jax_nst"\nCHECK_SIZE = 32'
+TINY = 'SIZE = 32\nSTEPS = 2\nOPTIMIZER = "adam"\nPER_DEVICE = 1\nINSTALL = False\nPACKAGE = "jax_nst"\nCHECK_SIZE = 32\nOPEN_STUDIO = True\nSTUDIO_PORT = 0'
 
 
 def outputs(nb) -> tuple[str, int]:
@@ -40,4 +40,6 @@ def test_colab_notebook_runs_at_tiny_size(tmp_path: pathlib.Path, monkeypatch: p
     assert "8 local devices" in text
     assert "8 images on 8 devices" in text
     assert "| jax-nst doctor |" in text and "split over 8 devices (--spatial 8)" in text
-    assert pictures == 2  # the image with its loss curve, the batch
+    assert pictures == 3  # the live picture (redrawn in place: one), the image with its loss curve, the batch
+    assert "step 2/2  L_total" in text  # the live line, at its last report
+    assert "studio serving at http://127.0.0.1:" in text

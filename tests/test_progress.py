@@ -78,3 +78,23 @@ def test_chain_calls_each():
     both = progress.chain(seen.append, None, lambda p: seen.append(-p))
     both(3)
     assert seen == [3, -3] and progress.chain(None) is None
+
+
+def test_live_shows_one_picture_and_line_and_redraws_them_in_place():
+    class Handle:
+        def __init__(self, shown):
+            self.shown = [shown]
+
+        def update(self, shown):
+            self.shown.append(shown)
+
+    handles = []
+    live = progress.Live(width=64, display=lambda obj, display_id: handles.append(Handle(obj)) or handles[-1])
+    rng = np.random.default_rng(0)
+    for step in (5, 10):
+        batch = rng.random((2, 20, 30, 3)).astype(np.float32)  # a batch shows its first image
+        live(progress.Progress(step, 10, step, {"total": np.array([10.0 / step, 1.0])}, batch, stopped=step == 10))
+    picture, line = handles
+    assert len(handles) == 2 and len(picture.shown) == 2 and len(line.shown) == 2  # updated, not shown again
+    assert picture.shown[-1].size == (64, 43)
+    assert str(line.shown[-1]) == "step 10/10  L_total 1  (stopped: the picture stopped changing)"

@@ -169,3 +169,18 @@ def test_the_form_is_built_from_the_typed_options(client):
     assert "gatys2016" in form["presets"] and {p["id"] for p in form["pictures"]} == set(jobs.SAMPLES)
     page = client.get("/")
     assert page.status_code == 200 and "/static/studio.js" in page.text
+
+
+def test_inline_serves_the_page_beside_a_notebook(capsys):
+    import urllib.request
+
+    from jax_nst import studio
+
+    server = studio.inline(port=0)  # outside a notebook IPython prints the iframe instead of showing it
+    try:
+        with urllib.request.urlopen(studio.url(server) + "api/config") as r:
+            assert r.status == 200 and json.load(r)["presets"]
+        assert "IFrame" in capsys.readouterr().out
+    finally:
+        server.kept_open.__exit__(None, None, None)
+    assert server.should_exit

@@ -42,7 +42,7 @@ def running(host: str = HOST, port: int = PORT, folder: str | pathlib.Path | Non
 
     with _folder(folder) as where:
         studio = Studio(where, weights, trust_weights)
-        server = uvicorn.Server(uvicorn.Config(make_app(studio), host=host, port=port, log_level="warning",
+        server = uvicorn.Server(uvicorn.Config(make_app(studio), host=host, port=port, log_config=None,
                                                timeout_graceful_shutdown=2))
         thread = threading.Thread(target=server.run, name="jax-nst-studio-server", daemon=True)
         thread.start()
@@ -85,7 +85,8 @@ def inline(port: int = PORT, height: int = 900, weights: str | None = None) -> A
     """Start the studio in this notebook's kernel and show it in the output cell (Colab's proxy to the kernel's
     port, else an iframe on 127.0.0.1). It serves until the kernel stops; returns the server."""
     manager = running("127.0.0.1", port, None, weights)
-    server = manager.__enter__()  # kept open for the kernel's life
+    server = manager.__enter__()
+    server.kept_open = manager  # closed with the server at the kernel's end, not when this function returns
     try:
         from google.colab import output  # type: ignore[import-not-found]
 

@@ -21,6 +21,7 @@ import numpy as np
 from .. import api, images, progress, samples
 from ..controls import grids, presets
 from ..errors import NSTError
+from ..objective import terms
 from ..optimize import compilations
 from ..settings import Settings
 
@@ -157,7 +158,8 @@ class Job:
         """What the page shows: state, step, the loss curves, the cells and the programs made."""
         return {"id": self.id, "state": self.state, "message": self.message, "step": self.step,
                 "steps": self.settings.steps, "losses": self.losses, "cells": self.cells, "version": self.version,
-                "compiled": self.compiled, "size": self.settings.size, "content": self.content.public(),
+                "compiled": self.compiled, "size": self.settings.size,
+                "weights": {n: getattr(self.settings, o) for n, o in terms.OPTIONS.items()}, "content": self.content.public(),
                 "styles": [s.public() for s in self.styles], "grid": self.grid, "has_picture": bool(self.pictures),
                 "first_preview_s": self.first_preview_s,
                 "seconds": None if self.started is None else (self.finished or time.time()) - self.started}
@@ -290,6 +292,8 @@ PAGE_OPTIONS = ("size", "steps", "optimizer", "learning_rate", "content_weight",
                 "style_loss", "report_every", "seed", "margin", "padding", "preserve_colors", "style_size",
                 "stop_tol", "scales", "style_layers", "content_layers")
 """The Settings fields the page sets; the rest keep the preset's or the default values."""
+PAGE_DEFAULTS = {"size": 256, "report_every": 5}
+"""Where the page starts other than the Settings defaults: a size that paints in seconds, a picture every 5 steps."""
 
 
 def _options(given: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ..controls import grids, presets
 from ..errors import NSTError
 from ..objective import style_losses
 from ..settings import OPTION_DOCS, Settings
-from .jobs import MAX_UPLOAD_BYTES, PAGE_OPTIONS, STATES, Job, Studio, png
+from .jobs import MAX_UPLOAD_BYTES, PAGE_DEFAULTS, PAGE_OPTIONS, STATES, Job, Studio, png
 
 STATIC = pathlib.Path(__file__).parent / "static"
 FINISHED = STATES[2:]
@@ -167,7 +167,7 @@ def form() -> list[dict[str, Any]]:
     default, fields = Settings(), []
     for name in PAGE_OPTIONS:
         kw = flags.SETTINGS_FLAGS[name][1]
-        value = getattr(default, name)
+        value = PAGE_DEFAULTS.get(name, getattr(default, name))
         kind = ("choice" if "choices" in kw else "list" if name == "scales" else "text" if name.endswith("layers")
                 else "int" if kw.get("type") is int else "float")
         choices = list(style_losses.NAMES if name == "style_loss" else kw.get("choices") or [])

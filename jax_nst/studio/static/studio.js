@@ -204,7 +204,7 @@ function continueFrom(cell, values) {
 function drawCurves(losses) {
   const svg = $("curves"), legend = $("legend"), W = 600, H = 220;
   if (!losses.length) { svg.replaceChildren(); legend.replaceChildren(); return; }
-  const keys = Object.keys(losses[0]).filter((k) => k !== "step" && losses.some((l) => l[k][0] > 0));
+  const keys = Object.keys(losses[0]).filter((k) => k !== "step" && (k === "total" || state.job.weights[k] > 0));
   const xs = losses.map((l) => l.step), x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   const lines = [], names = [];
   for (const k of keys) {
