@@ -3,7 +3,7 @@ compile cache, and the programs a weight change makes (none expected).
 
 Each studio runs in its own process (``python -m jax_nst studio --port 0``) sharing one compile-cache folder, as a
 user's runs do: the first process compiles, the second loads. The job is the page's defaults (256 px, a picture
-every 5 steps) on the bundled samples; the figure is the job's ``first_preview_s`` (Start → first picture).
+every 2 steps) on the bundled samples; the figure is the job's ``first_preview_s`` (Start → first picture).
 
     python scripts/studio_first_preview.py
 """

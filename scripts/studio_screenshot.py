@@ -32,7 +32,7 @@ def main() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "jax_nst", "studio", "--port", "0"], stdout=subprocess.PIPE, text=True)
     options = Options()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1150"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
@@ -46,6 +46,7 @@ def main() -> None:
         while status.get_attribute("data-state") not in ("done", "stopped", "failed"):
             time.sleep(0.5)
         time.sleep(1)
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(args.out))
         print(status.text)
     finally:

@@ -152,6 +152,7 @@ function follow(id) {
 const finished = (job) => ["done", "stopped", "failed"].includes(job.state);
 
 function draw(job) {
+  if (finished(job) && !(state.job && state.job.id === job.id && finished(state.job))) formChanged();
   state.job = job;
   const last = job.losses.length ? job.losses[job.losses.length - 1] : null;
   const parts = [`${job.state}`, `step ${job.step} / ${job.steps}`, `${job.size} px`];
@@ -204,7 +205,8 @@ function continueFrom(cell, values) {
 function drawCurves(losses) {
   const svg = $("curves"), legend = $("legend"), W = 600, H = 220;
   if (!losses.length) { svg.replaceChildren(); legend.replaceChildren(); return; }
-  const keys = Object.keys(losses[0]).filter((k) => k !== "step" && (k === "total" || state.job.weights[k] > 0));
+  const keys = Object.keys(losses[0]).filter((k) => k === "total" || (k !== "step" && state.job.weights[k] > 0
+                                                                      && losses.some((l) => l[k][0] > 0)));
   const xs = losses.map((l) => l.step), x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   const lines = [], names = [];
   for (const k of keys) {
