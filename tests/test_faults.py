@@ -387,7 +387,7 @@ def base_argv(name: str | None, f: dict[str, pathlib.Path], out: pathlib.Path) -
             "synthesize": ["synthesize", s, "-o", str(out / "o.png")], "folder": ["folder", str(f["folder"]), s, str(out)],
             "tfds": ["tfds", "mnist", s, str(out)], "convert-weights": ["convert-weights", c, str(out / "w.safetensors")],
             "video": ["video", str(f["frames"]), s, "-o", str(out / "v")], "clip": ["clip", "pan", "-o", str(out / "c")],
-            }[name]
+            "studio": ["studio"]}[name]
 
 
 @pytest.mark.parametrize("name, flag, value", flag_cases(), ids=lambda v: repr(v))
@@ -395,12 +395,12 @@ def test_every_flag_with_a_hostile_value_is_one_line_or_accepted(name, flag, val
                                                                   monkeypatch) -> None:
     """NaN, inf, negative, zero, huge, wrong type or empty: a usage error (2) or an error (1) in one line with
     nothing written, or a value that passes every check before the work starts."""
-    from jax_nst import doctor, objective, video
+    from jax_nst import doctor, objective, studio, video
     from jax_nst.jobs import batch
     from jax_nst.video import motion
 
     for owner, attr in ((api, "load_params"), (objective.targets, "build"), (batch, "run"), (doctor, "table"),
-                        (video, "stylize_video"), (motion, "make")):  # where the work would start
+                        (video, "stylize_video"), (motion, "make"), (studio, "serve")):  # where the work would start
         monkeypatch.setattr(owner, attr, _accepted)
     out = tmp_path / "out"
     out.mkdir()

@@ -76,10 +76,11 @@ def test_same_seed_same_pixels(content_small, style_small):
     assert not np.allclose(a, c)
 
 
-DRIFT = {"gram": (2e-3, 1e-4), "mean_cov": (2e-2, 2e-3)}
+DRIFT = {"gram": (2e-3, 1e-4), "mean_cov": (0.1, 2e-3)}
 """(largest, mean) |batch − alone| of 6 steps: float32 rounding differs between a batch's program and one image's,
 and W2 amplifies it: its eigenvalues near 0 (√λ, ½λ^(−½)) turn rounding into value and gradient noise that L-BFGS's
-line search follows (measured at 48 px: Gram 1e-3 / 2e-5, W2 8e-3 / 5e-4)."""
+line search follows (measured at 48 px: Gram 1e-3 / 2e-5; W2 5e-4 on average, and with the moments taken about
+sg(μ) a single value of the 4608 off by up to 0.085). Beyond 2e-2 at most 0.1 % of the values may lie."""
 
 
 @pytest.mark.parametrize("style_loss", ["gram", "mean_cov"])
@@ -94,6 +95,7 @@ def test_batch_equals_one_by_one(content_small, style_small, optimizer, style_lo
         alone = jax_nst.stylize(c, style_small, **opts)
         np.testing.assert_allclose(batch[i], alone, atol=largest)
         assert np.mean(np.abs(batch[i] - alone)) < mean
+        assert np.mean(np.abs(batch[i] - alone) > 2e-2) <= 1e-3  # isolated values, not a region
 
 
 def test_init_from_style_and_image(content_small, style_small):

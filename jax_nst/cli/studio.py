@@ -8,6 +8,17 @@ from typing import Any
 from . import EXIT_OK, PROG, flags
 
 
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``jax-nst studio``."""
     from ..studio import HOST, PORT
@@ -18,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "settings, see the picture and loss curves update, change weights without compiling, run weight "
                     "grids, download the PNG and its jax-nst command line. Needs: pip install \"jax_nst[studio]\".")
     p.add_argument("--host", default=HOST, help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=PORT, help="port (default: %(default)s; 0 picks a free one)")
+    p.add_argument("--port", type=port_number, default=PORT, help="port (default: %(default)s; 0 picks a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the browser")
     p.add_argument("--folder", metavar="DIR",
                    help="keep uploads and results here (default: a temporary folder removed when the studio stops)")

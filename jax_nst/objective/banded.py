@@ -12,6 +12,7 @@ Terms on the image itself (L_TV, L_temporal) are computed on the whole image.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 
 from .. import vgg
 from ..vgg import windows
-from .evaluation import feature_terms, image_terms, seen, weighted
+from .evaluation import feature_terms, image_terms, in_hand, seen, weighted
 from . import style_losses
 from .targets import Targets
 from .terms import NAMES
@@ -38,42 +39,62 @@ def band_targets(targets: Targets, i: Any, g: windows.Geometry, program: Program
 
 def _features_value_and_grad(params: vgg.Params, prepared: Mapping | None, x: jax.Array, targets: Targets,
                              hyper: Hyper, program: Program, remat: bool, grad: bool) -> tuple[dict, jax.Array | None]:
-    """({feature term: value}, ∇ of Σ_t w_t L_t with respect to ``x`` (None unless ``grad``)) over the bands."""
-    g = windows.geometry(x.shape[0], int(program.bands), program.layers, program.model)
+    """({feature term: value}, ∇ of Σ_t w_t L_t with respect to ``x`` (None unless ``grad``)) over the bands. Under
+    ``program.spatial`` = D > 1 (inside ``shard_map``, ``x`` the whole image on every device) device d takes bands
+    d, d + D, …: the sums are added over the devices, and the gradient holds this device's bands' share."""
+    g = windows.geometry(program.rows or x.shape[0], int(program.bands), program.layers, program.model)
     mode = vgg.PADDINGS[program.padding]
+    devices = program.spatial > 1
+    own = (jax.lax.axis_index(vgg.row_bands.AXIS), program.spatial) if devices else (0, 1)
+    one = dataclasses.replace(program, spatial=1)  # a window is computed on one device
 
     def terms(window, i, part):
-        return feature_terms(params, prepared, window, band_targets(targets, i, g, program), hyper, program, part,
-                             remat)
+        return feature_terms(params, prepared, window, band_targets(targets, i, g, program), hyper, one, part, remat)
 
     totals = None
     for _ in range(depth(program)):  # a covariance about the mean needs the mean's total first
-        totals = windows.gather(terms, x, g, mode, totals)
+        totals = windows.gather(terms, x, g, mode, totals, own)
+        totals = jax.lax.psum(totals, vgg.row_bands.AXIS) if devices else totals
 
     def weighted_terms(window, i):
         values = terms(window, i, g.part(i, totals))
         return sum(hyper.weights[n] * v for n, v in values.items()), values
 
-    if not grad:
-        return weighted_terms(g.window(x, 0, mode=mode), 0)[1], None
+    same = (lambda v: jax.lax.pmean(v, vgg.row_bands.AXIS)) if devices else (lambda v: v)  # noqa: E731
+    if not grad:  # the values on every device alike, to the last bits
+        return same(weighted_terms(g.window(x, 0, mode=mode), 0)[1]), None
 
-    def body(i, carry):  # the window's gradient added into its rows (a border row gets its mirror's share too)
+    def body(j, carry):  # the window's gradient added into its rows (a border row gets its mirror's share too)
         acc, _ = carry
+        i = own[0] + j * own[1]
         (_, values), d = jax.value_and_grad(weighted_terms, has_aux=True)(g.window(x, i, mode=mode), i)
         return acc.at[g.rows(i, mode=mode)].add(d), values
 
-    values = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
-                          jax.eval_shape(lambda w: weighted_terms(w, 0)[1], g.window(x, 0, mode=mode)))
-    return jax.lax.fori_loop(0, g.count, body, (jnp.zeros_like(x), values))[::-1]
+    start = (jnp.zeros_like(x), jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+             jax.eval_shape(lambda w: weighted_terms(w, 0)[1], g.window(x, 0, mode=mode))))
+    if not devices:
+        return jax.lax.fori_loop(0, g.count, body, start)[::-1]
+    d, values = jax.lax.fori_loop(0, -(-g.count // own[1]), body, vgg.row_bands.varying(start))
+    return same(values), d
 
 
 def _value_and_grad(params, prepared, x, targets, hyper, program, remat, grad):
-    """(L_total, {"total", term: L_t}) of x and ∇L_total (None unless ``grad``)."""
+    """(L_total, {"total", term: L_t}) of x and ∇L_total (None unless ``grad``). Under ``program.spatial`` > 1, x is
+    this device's rows: the feature terms run on the whole image gathered on every device, the image terms on the
+    device's rows (:func:`jax_nst.objective.evaluation.in_hand`), and the gradient comes back as this device's rows."""
     shown, back = jax.vjp(lambda y: seen(y, targets), x)
-    features, d_features = _features_value_and_grad(params, prepared, shown, targets, hyper, program, remat, grad)
+    whole, whole_targets = shown, targets
+    if program.spatial > 1:
+        gathered = lambda maps: maps and {l: _all_rows(a) for l, a in maps.items()}  # noqa: E731
+        whole, whole_targets = _all_rows(shown), targets._replace(content=gathered(targets.content),
+                                                                  guides=gathered(targets.guides))
+    features, d_features = _features_value_and_grad(params, prepared, whole, whole_targets, hyper, program, remat, grad)
+    if grad and program.spatial > 1:
+        d_features = jax.lax.psum_scatter(d_features, vgg.row_bands.AXIS, scatter_dimension=0, tiled=True)
+    part = in_hand(shown.shape[0], program)
 
     def on_image(y):
-        values = image_terms(y, targets, hyper, program)
+        values = image_terms(y, targets, hyper, program, part)
         return sum((hyper.weights[n] * v for n, v in values.items()), jnp.zeros(())), values
 
     if grad:
@@ -85,6 +106,11 @@ def _value_and_grad(params, prepared, x, targets, hyper, program, remat, grad):
     parts.update(features)
     parts.update(values)
     return weighted(parts, hyper), d
+
+
+def _all_rows(a: jax.Array) -> jax.Array:
+    """The whole of a map whose rows are split over the devices, on every device."""
+    return jax.lax.all_gather(a, vgg.row_bands.AXIS, axis=0, tiled=True)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))

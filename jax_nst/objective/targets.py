@@ -51,7 +51,8 @@ def _features(params: vgg.Params, batch: jax.Array, layers: Sequence[str], progr
 rows, the rest padding for the devices (:func:`jax_nst.vgg.row_bands.banded_features`)."""
     options = dict(pooling=program.pooling, model=program.model, precision=program.precision, padding=program.padding)
     if vgg.windows.chosen(program.bands) > 1 and layers:
-        one = lambda image: vgg.windows.features(params, image, layers, program.bands, conv=program.conv, **options)  # noqa: E731
+        one = lambda image: vgg.windows.features(params, image, layers, program.bands, rows=rows,  # noqa: E731
+                                                 conv=program.conv, **options)
         return jax.lax.map(one, batch)
     q = vgg.row_bands.row_multiple(layers, program.spatial, program.model) if layers else 1
     bands = program.spatial if batch.shape[1] % q == 0 else 1

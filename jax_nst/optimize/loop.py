@@ -95,7 +95,7 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
     """
     lbfgs = program.optimizer == "lbfgs"
     evaluate = objective.evaluate if program.spatial == 1 else spatial.evaluate(program)
-    if banded.bands_needed(program):
+    if banded.bands_needed(program) and program.spatial == 1:  # under spatial, each device takes its share of bands
         evaluate = banded.evaluate
 
     def value_fn(params, prepared, targets, hyper):

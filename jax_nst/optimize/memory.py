@@ -66,10 +66,14 @@ def evaluation_bytes(hw: Sequence[int], s: Settings | Program, remat: bool, batc
     kernels = 2 * 4 * sum(16 * c * c for _, _, c in shapes.values())  # prepared: ≤ 2 Winograd transforms per layer
     # L-BFGS: its pairs, x, ∇f, trial point, direction; Adam: x, ∇f, two moments, update; bands: padded x and ∇f
     count = (2 * s.lbfgs_memory + 4 if s.optimizer == "lbfgs" else 5) + (2 if bands > 1 else 0)
-    images = count * 4 * 3 * int(hw[0]) * int(hw[1])
+    image = 4 * 3 * int(hw[0]) * int(hw[1])
     whole = vgg.shapes(hw, s.layers, s.model)
     content = 0 if bands == 1 else 2 * 4 * sum(math.prod(whole[l]) for l in s.content_layers if l in whole)
-    return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + images + content) / s.spatial + kernels)
+    if bands == 1 or s.spatial == 1:
+        return int(batch * (PEAK_PER_ACTIVATION[remat] * activations + count * image + content) / s.spatial + kernels)
+    # bands over devices: the optimizer's images split, the gathered image and its gradient and the content maps
+    # whole on each device, one window's activations at a time
+    return int(PEAK_PER_ACTIVATION[remat] * activations + count * image / s.spatial + 2 * image + content + kernels)
 
 
 def needed_bytes(hw: Sequence[int], s: Settings | Program, batch: int = 1, platform: str | None = None,
@@ -117,13 +121,13 @@ def resolve(s: Program, shape: Sequence[int]) -> Program:
 def bands_that_fit(hw: Sequence[int], s: Settings | Program, batch: int = 1, available: int | None = None,
                    platform: str | None = None) -> int | None:
     """The fewest bands of rows (1: the whole image) with which ``batch`` images of ``hw`` fit, with remat; None if
-    none does (the image-sized arrays alone are too many). More than one only for one image on one device (no
-    ``spatial``)."""
+    none does (the image-sized arrays alone are too many). More than one only for one image (on one device, or
+    split over ``spatial`` devices, each taking its share of the bands)."""
     available = available_bytes() if available is None else available
     budget = HEADROOM * available
     if needed_bytes(hw, s, batch, platform, bands=1) <= budget:
         return 1
-    if batch > 1 or s.spatial > 1 or not banded.splits(s):
+    if batch > 1 or not banded.splits(s):
         return None
     q = vgg.min_side(s.layers, s.model)
     if needed_bytes(hw, s, batch, platform, bands=-(-int(hw[0]) // q)) > budget:  # not even with the thinnest bands

@@ -11,11 +11,13 @@ Each band must pool evenly down to the deepest layer, so the height is a multipl
 (:func:`jax_nst.vgg.row_bands.row_multiple`); ``stylize`` pads the content at the bottom by mirroring and crops the result.
 The padded rows are outside the image to every convolution and sum (``Program.rows``,
 :class:`jax_nst.vgg.row_bands.Devices`), so any height gives the one-device objective.
+
+With ``program.bands`` = K > 1 too, the devices share the bands instead (:mod:`jax_nst.objective.banded`): each
+gathers the image, evaluates bands d, d + D, … on windows, and the sums and gradients are added over the devices.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import jax
@@ -24,7 +26,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import objective, vgg
 from ..errors import NSTError
-from ..objective import Targets, style_losses, terms
+from ..objective import Targets, banded, style_losses, terms
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -43,9 +45,6 @@ def check(s: Settings, contents: int, inputs: Sequence[str] = ()) -> None:
     if s.padding != "zero":
         raise NSTError(f"padding {s.padding!r} is not split over devices yet (a band's edge rows are its "
                        "neighbours'); use the zero padding with spatial")
-    if vgg.windows.chosen(s.bands) > 1:
-        raise NSTError(f"bands {s.bands} and spatial {s.spatial} do not combine yet: split the rows over the devices "
-                       "(spatial) or into bands one after another on one device (bands), not both")
     if not style_losses.CATALOGUE[s.style_loss]["spatial"]:
         splits = ", ".join(n for n in style_losses.NAMES if style_losses.CATALOGUE[n]["spatial"])
         raise NSTError(f"style_loss {s.style_loss!r} is not split over devices yet (it needs every position's "
@@ -80,7 +79,8 @@ def evaluate(program: Program) -> Callable:
     mesh = vgg.row_bands.mesh(program.spatial)
 
     def fn(params, prepared, x, targets, hyper, program_, remat=False):
-        band = functools.partial(objective.evaluate, program=program_, remat=remat)
+        each = banded.evaluate if banded.bands_needed(program_) else objective.evaluate
+        band = lambda *a: each(*a, program_, remat)  # noqa: E731
         mapped = jax.shard_map(band, mesh=mesh,
                                in_specs=(SHARED, SHARED, ROWS, target_specs(targets), SHARED), out_specs=SHARED)
         return mapped(params, prepared, x, targets, hyper)

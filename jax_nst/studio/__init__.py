@@ -4,6 +4,12 @@ A local web app (Starlette + uvicorn, ``pip install "jax_nst[studio]"``): pick o
 the preset, loss, size, steps and weights, start, and the picture and loss curves update every few steps over
 server-sent events. :func:`serve` runs it from a terminal; :func:`inline` beside a notebook (Colab's kernel proxy,
 or an iframe). Jobs run one at a time on this host's devices (:class:`jobs.Studio`).
+
+Why Starlette rather than Gradio: the page needs a job queue that knows which changes compile (traced weights
+against a new program), a grid of cells to continue from, reattaching after a reload and the CLI's own upload checks;
+a small ASGI app gives each in a few lines, with two dependencies and no front-end build, and it runs in Colab
+through the kernel's port proxy just as well. Server-sent events carry the progress (one way, plain HTTP, the
+browser reconnects by itself).
 """
 
 from __future__ import annotations

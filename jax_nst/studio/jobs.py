@@ -256,7 +256,8 @@ class Studio:
         if len(pictures):
             result = images.save_image(_sheet(pictures, job.grid) if job.grid else pictures[0],
                                        self.folder / f"{job.id}.png")
-        self.made.add(_shape_key(job.settings, job.content, job.styles, job.grid))
+        if len(pictures):  # it reported, so its programs exist (a job refused before compiling made none)
+            self.made.add(_shape_key(job.settings, job.content, job.styles, job.grid))
         job.update(state=state, message=message, pictures=list(pictures), result=result, compiled=len(made),
                    finished=time.time())
 

@@ -33,6 +33,12 @@ AXIS = "rows"
 """The mesh axis the image's rows are split over."""
 
 
+def varying(tree: Any) -> Any:
+    """``tree`` typed as varying over the devices' rows (a loop carry that each device fills with its own share)."""
+    cast = lambda a: a if AXIS in jax.typeof(a).manual_axis_type.varying else jax.lax.pcast(a, (AXIS,), to="varying")  # noqa: E731,E501
+    return jax.tree.map(cast, tree)
+
+
 class Part:
     """The whole map in hand (one pass): sums are themselves, every row is the image's."""
 

@@ -81,17 +81,21 @@ def geometry(height: int, bands: int, layers: Sequence[str], model: str = "vgg19
 
 
 def gather(fn: Callable[[jax.Array, Any, row_bands.Window], Any], image: jax.Array, g: Geometry, mode: str | None,
-           totals: Sequence[Any] | None = None) -> list[Any]:
+           totals: Sequence[Any] | None = None, own: tuple[Any, int] = (0, 1)) -> list[Any]:
     """T: the sums ``fn(window, i, part)`` of band i takes through ``part.total``, each summed over the bands (one
-    pass; with ``totals`` from a previous pass, sums that depend on other sums are right one level deeper)."""
+    pass; with ``totals`` from a previous pass, sums that depend on other sums are right one level deeper).
+    ``own`` = (first, step): only bands first, first + step, … (a device's share; bands past the last add nothing)."""
 
-    def own(i):
+    def mine(i):
         part = g.part(i, totals)
         fn(g.window(image, i, mode=mode), i, part)
         return part.seen
 
-    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(own, 0))
-    return jax.lax.fori_loop(0, g.count, lambda i, acc: jax.tree.map(jnp.add, acc, own(i)), zeros)
+    first, step = own
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(mine, 0))
+    zeros = zeros if step == 1 else row_bands.varying(zeros)  # each device's own sums
+    return jax.lax.fori_loop(0, -(-g.count // step), lambda j, acc: jax.tree.map(jnp.add, acc, mine(first + j * step)),
+                             zeros)
 
 
 def window_features(params: Params, window: jax.Array, layers: Sequence[str], part: row_bands.Part,
@@ -104,9 +108,10 @@ def window_features(params: Params, window: jax.Array, layers: Sequence[str], pa
 
 
 def features(params: Params, image: jax.Array, layers: Sequence[str], bands: int, padding: str = "zero",
-             model: str = "vgg19", **options: Any) -> dict[str, jax.Array]:
-    """F_l of ``layers`` for one (H, W, 3) image computed in ``bands`` bands: each band's own rows of each map."""
-    g = geometry(image.shape[0], bands, layers, model)
+             model: str = "vgg19", rows: int = 0, **options: Any) -> dict[str, jax.Array]:
+    """F_l of ``layers`` for one (H, W, 3) image computed in ``bands`` bands: each band's own rows of each map.
+    ``rows`` > 0: the image's own rows, the rest padding (for the devices), zeros in the maps."""
+    g = geometry(rows or image.shape[0], bands, layers, model)
     scales = {l: 2 ** layer(l, model).pools for l in layers}
 
     def one(i, maps):
@@ -118,10 +123,10 @@ def features(params: Params, image: jax.Array, layers: Sequence[str], bands: int
             maps[l] = jax.lax.dynamic_update_slice_in_dim(maps[l], own, i * g.band // s, axis=0)
         return maps
 
-    width = image.shape[1]
-    maps = {l: jnp.zeros((g.count * g.band // scales[l], width // scales[l], layer(l, model).cout)) for l in layers}
+    width, height = image.shape[1], max(g.count * g.band, image.shape[0])
+    maps = {l: jnp.zeros((height // scales[l], width // scales[l], layer(l, model).cout)) for l in layers}
     maps = jax.lax.fori_loop(0, g.count, one, maps)
-    return {l: m[:g.height // scales[l]] for l, m in maps.items()}
+    return {l: m[:image.shape[0] // scales[l]] for l, m in maps.items()}
 
 
 def statistics(params: Params, image: jax.Array, layers: Sequence[str], bands: int,
