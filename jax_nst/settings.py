@@ -107,8 +107,8 @@ class Settings:
     recipe is ``preset="gatys2016"``. ``learning_rate`` None is the optimizer's default (:data:`DEFAULT_LR`,
     see :attr:`lr`). ``spatial`` = D > 1 splits one image's rows over D local devices (spatial sharding,
     :mod:`jax_nst.optimize.spatial`); ``bands`` = K > 1 evaluates the objective over K bands of rows one after
-    another on one device (:mod:`jax_nst.objective.banded`: the same result with one band's activations in
-    memory), "auto" as many as the memory needs (1 when the image fits).
+    another (:mod:`jax_nst.objective.banded`: the same result with one band's activations in memory; with
+    ``spatial`` the devices share the bands), "auto" as many as the memory needs (1 when the image fits).
     """
 
     size: int = 512
