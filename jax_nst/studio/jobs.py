@@ -8,7 +8,6 @@ the studio writes lies in its own folder, written atomically.
 from __future__ import annotations
 
 import dataclasses
-import io
 import pathlib
 import queue
 import secrets
@@ -254,8 +253,7 @@ class Studio:
                 message = f"{type(e).__name__}: {e}".splitlines()[0][:300]
         result = None
         if len(pictures):
-            result = images.save_image(_sheet(pictures, job.grid) if job.grid else pictures[0],
-                                       self.folder / f"{job.id}.png")
+            result = images.save_image(_shown(pictures, job.grid), self.folder / f"{job.id}.png")
         if len(pictures):  # it reported, so its programs exist (a job refused before compiling made none)
             self.made.add(_shape_key(job.settings, job.content, job.styles, job.grid))
         job.update(state=state, message=message, pictures=list(pictures), result=result, compiled=len(made),
@@ -274,19 +272,12 @@ class Studio:
         pictures = job.pictures
         if not pictures:
             raise NSTError("no picture yet")
-        image = _sheet(pictures, job.grid) if job.grid else pictures[0]
-        return png(image)
+        return images.encode(_shown(pictures, job.grid), "PNG")
 
 
-def png(image: Any) -> bytes:
-    """A picture ((H, W, 3) array in [0, 1] or a PIL image) as PNG bytes."""
-    out = io.BytesIO()
-    (image if hasattr(image, "save") else images.to_pil(image)).save(out, format="PNG")
-    return out.getvalue()
-
-
-def _sheet(pictures: Sequence[np.ndarray], grid: Mapping[str, Sequence[float]]) -> Any:
-    return grids.sheet(list(pictures), grid)
+def _shown(pictures: Sequence[np.ndarray], grid: Mapping[str, Sequence[float]] | None) -> Any:
+    """What a job's pictures show as one image: the picture, or a grid's labelled contact sheet."""
+    return grids.sheet(list(pictures), grid) if grid else pictures[0]
 
 
 PAGE_OPTIONS = ("size", "steps", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight",

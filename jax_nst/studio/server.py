@@ -25,7 +25,7 @@ from ..controls import grids, presets
 from ..errors import NSTError
 from ..objective import style_losses
 from ..settings import OPTION_DOCS, Settings
-from .jobs import MAX_UPLOAD_BYTES, PAGE_DEFAULTS, PAGE_OPTIONS, STATES, Job, Studio, png
+from .jobs import MAX_UPLOAD_BYTES, PAGE_DEFAULTS, PAGE_OPTIONS, STATES, Job, Studio
 
 STATIC = pathlib.Path(__file__).parent / "static"
 FINISHED = STATES[2:]
@@ -65,7 +65,7 @@ def make_app(studio: Studio) -> Starlette:
 
     async def thumbnail(request: Request) -> Response:
         picture = studio.uploads.get(request.path_params["id"])
-        data = await anyio.to_thread.run_sync(lambda: png(images.load_image(picture.path, THUMB_SIDE)))
+        data = await anyio.to_thread.run_sync(lambda: images.encode(images.load_image(picture.path, THUMB_SIDE), "PNG"))
         return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     async def submit(request: Request) -> Response:
@@ -94,7 +94,7 @@ def make_app(studio: Studio) -> Starlette:
             pictures = job.pictures
             if not 0 <= int(cell) < len(pictures):
                 raise NSTError("no picture yet")
-            data = await anyio.to_thread.run_sync(png, pictures[int(cell)])
+            data = await anyio.to_thread.run_sync(images.encode, pictures[int(cell)], "PNG")
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def download(request: Request) -> Response:
@@ -104,7 +104,7 @@ def make_app(studio: Studio) -> Starlette:
             raise NSTError("the picture is not finished: stop the job or wait for it")
         if cell is None:
             return FileResponse(job.result, media_type="image/png", filename=f"jax-nst-{job.id}.png")
-        data = await anyio.to_thread.run_sync(png, job.pictures[int(cell)])
+        data = await anyio.to_thread.run_sync(images.encode, job.pictures[int(cell)], "PNG")
         return Response(data, media_type="image/png",
                         headers={"Content-Disposition": f'attachment; filename="jax-nst-{job.id}-{int(cell)}.png"'})
 
