@@ -182,8 +182,7 @@ class Studio:
         """Queue the job the page asked for: ``content`` and ``styles`` ids, ``preset``, ``options`` (Settings
         fields), ``grid`` ({option: values}), or ``continue`` ({"job": id, "cell": k}: start from that job's
         picture, with that cell's values). NSTError for anything a stylization would refuse up front."""
-        content = self.uploads.get(str(request.get("content", "")))
-        styles = [self.uploads.get(str(i)) for i in request.get("styles") or []]
+        content, styles = self._pictures(request)
         if not styles:
             raise NSTError("choose at least one style picture")
         options = _options(request.get("options") or {})
@@ -218,11 +217,15 @@ class Studio:
         weights (:data:`jax_nst.controls.grids.TRACED`) makes none, a new size, loss, step count… does."""
         try:
             s = presets.resolve(request.get("preset") or None, "content", **_options(request.get("options") or {}))
-            content = self.uploads.get(str(request.get("content", "")))
-            styles = [self.uploads.get(str(i)) for i in request.get("styles") or []]
+            content, styles = self._pictures(request)
         except NSTError:
             return True
         return _shape_key(s, content, styles, request.get("grid")) not in self.made
+
+    def _pictures(self, request: Mapping[str, Any]) -> tuple[Picture, list[Picture]]:
+        """The content and style pictures a request names by id."""
+        return (self.uploads.get(str(request.get("content", ""))),
+                [self.uploads.get(str(i)) for i in request.get("styles") or []])
 
     def close(self) -> None:
         """Stop the running job and the worker."""
