@@ -39,7 +39,7 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
     import jax
     import numpy as np
 
-    from jax_nst import api, images, objective, optimize, samples
+    from jax_nst import api, images, objective, optimize, samples, vgg
     from jax_nst.objective import banded
     from jax_nst.optimize import memory
     from jax_nst.settings import Settings
@@ -80,8 +80,7 @@ def child(side: int, bands: str, optimizer: str, steps: int = 0, style_side: int
             up = np.random.default_rng(1).random(x.shape) < 0.5
             nudged = np.nextafter(np.asarray(x), np.where(up, 2, 0).astype(np.float32))
             np.save(save.with_suffix(".nudged.npy"), np.asarray(f(jax.numpy.asarray(nudged))[1]))
-    g = None if count == 1 else __import__("jax_nst").vgg.windows.geometry(content.shape[0], program.bands,
-                                                                           program.layers, program.model)
+    g = None if count == 1 else vgg.windows.geometry(content.shape[0], program.bands, program.layers, program.model)
     return {"side": side, "bands": count, "band_rows": g.band if g else side, "window_rows": g.size if g else side,
             "optimizer": optimizer, "remat": program.remat, "targets_s": round(target_s, 1),
             "steps": steps, "loss": None if loss is None else float(loss), "first_s": round(times[0], 1), "evaluation_s": round(times[-1], 1),
