@@ -15,6 +15,7 @@ from .errors import NSTError
 from .objective import guided
 from .progress import Callback, Progress
 from .optimize import memory, sharding, spatial
+from .optimize.loop import host_blas
 from .program import Program
 from .settings import INITS, Options, Settings, Unpack, with_options
 
@@ -129,7 +130,7 @@ def run(
         content = k.fit(seen)
         x = k.fit(_initial(init, k, seen) if x is None else x)
         k = k._replace(program=memory.resolve(k.program, x.shape))  # bands and remat "auto" decided for this size
-        with memory.guard(k.shape, k.program, len(batch)):
+        with memory.guard(k.shape, k.program, len(batch)), host_blas():
             targets = objective.targets.build(params, content, k.styles, k.program, blend, k.masks, s.seed)
             if inputs:
                 targets = targets._replace(inputs={n: objective.terms.get(n).fit(v, k.shape, k.margin)

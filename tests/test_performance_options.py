@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jax_nst
 from jax_nst import objective, optimize, vgg
 from jax_nst.objective.style_losses import gram
 from jax_nst.optimize import memory
@@ -161,6 +162,22 @@ def test_cpu_loops_compile_with_the_memory_optimized_scheduler():
         assert options == {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
     else:
         assert options == {}
+
+
+def test_a_cpu_run_calls_lapack_with_one_blas_thread_and_gives_the_threads_back(content_small, style_small):
+    """The W2 loss's eigh runs in LAPACK under XLA:CPU's pool: OpenBLAS's own threads would oversubscribe the cores."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    import scipy.linalg.cython_lapack  # noqa: F401  the LAPACK XLA:CPU calls, so that it is counted before the run
+    before, during = blas_threads(), []
+    jax_nst.stylize(content_small, style_small, size=32, steps=2, report_every=1, style_loss="mean_cov",
+                    callback=lambda p: during.append(blas_threads()), **tiny.LAYERS)
+    if jax.default_backend() == "cpu":
+        assert during and all(t == {1} for t in during)
+    assert blas_threads() == before
 
 
 def test_winograd_kernel_transform_equals_the_matrix_products():

@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-_EXPORTS = {name: ".loop" for name in ("Averaged", "Loop", "compiler_options", "make_loop", "make_optimizer",
+_EXPORTS = {name: ".loop" for name in ("Averaged", "Loop", "compiler_options", "host_blas", "make_loop", "make_optimizer",
                                         "output_image", "per_image", "stack")}
 
 

@@ -11,6 +11,7 @@ decay): one compiled program per :class:`jax_nst.settings.Program` and image sha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
@@ -200,6 +201,17 @@ def stack(hypers: Sequence[Hyper]) -> Hyper:
 def compiler_options() -> dict[str, str]:
     """XLA options of the compiled loop: :data:`MEMORY_SCHEDULER` on CPU, none elsewhere."""
     return MEMORY_SCHEDULER if jax.default_backend() == "cpu" else {}
+
+
+def host_blas() -> contextlib.AbstractContextManager:
+    """On CPU, one BLAS thread while the loop runs: XLA calls LAPACK for the W2 loss's ``eigh``, and OpenBLAS's own
+    threads beside XLA's pool oversubscribe the cores (2 cores, 256 px: the W2 evaluation 1.46× the Gram's with
+    them, 1.15× without). Restored on exit; elsewhere nothing."""
+    if jax.default_backend() != "cpu":
+        return contextlib.nullcontext()
+    import scipy.linalg.cython_lapack  # noqa: F401  the LAPACK that XLA:CPU calls, loaded so that the limit reaches it
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(1, user_api="blas")
 
 
 def averaged_step(step: Callable) -> Callable:

@@ -18,6 +18,7 @@ import numpy as np
 from ...vgg import row_bands
 from .. import guided
 from . import StyleLoss
+from .gram import _gram as gram_of
 
 EPS = 1e-4
 """ε: both covariances get ε·tr(C_s)/N added, so the square roots are well defined."""
@@ -93,7 +94,7 @@ def moments(f: jax.Array, weights: jax.Array, mass: jax.Array,
     shift = jax.lax.stop_gradient(part.total(weights @ f) / mass)
     d = f - shift
     offset = part.total(weights @ d) / mass
-    second = part.total((weights[:, None] * d).T @ d) / mass
+    second = part.total(gram_of(jnp.sqrt(weights)[:, None] * d)) / mass
     return shift + offset, second - jnp.outer(offset, offset)
 
 
