@@ -14,10 +14,17 @@ checkpoint is then judged by measures the optimizing VGG-19 does not define:
   away (RGB in [0, 1]): colours the style does not have.
 
 "Time to good" is the first checkpoint whose content and style measures are both within 5 % of the
-method's value at the budget (how soon the picture stops changing). Pairs: the bundled samples and two
+method's value at the budget (how soon the picture stops changing). Pairs: the bundled samples and five
 from scikit-image's data (CC0 / public domain), fetched with pip into ``--cache``. Example:
 
     python scripts/quality_study.py --size 256 --budget 60 --sheet docs/quality_losses.png
+
+``--budget 0`` runs each method to its own end (its step cap or stopping rule) and reports the seconds to that
+finished picture; then "SW at the default's s" is a method's style SW at the checkpoint nearest the default
+recipe's finish. Two outside baselines run with their own code on the same VGG-19 weights: ``torch_gatys``
+(PyTorch, the paper's objective, one ``LBFGS(max_iter=500, max_eval=500)`` call, ``scripts/torch_baseline.py``)
+and ``crowsonkb`` (crowsonkb/style-transfer-pytorch's recipe, ``scripts/crowsonkb_baseline.py``; ``--crowsonkb
+DIR`` names a clone; ``crowsonkb+scale_steps=equal`` scales their steps per scale to the default's time).
 """
 
 from __future__ import annotations
@@ -44,7 +51,10 @@ METHODS = {  # each from the paper's settings (no margin, every step), with its 
     name: {**PAPER, "style_loss": name} for name in ("gram", "mean_cov", "sliced_wasserstein", "histogram", "nearest_neighbour")
 }
 METHODS["default"] = {}  # what a user gets with no options
-SKIMAGE = ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png")
+METHODS["gatys2016"] = {"preset": "gatys2016"}  # the paper's recipe: 300 L-BFGS steps, every one
+OUTSIDE = ("torch_gatys", "crowsonkb")  # other libraries' code on the same weights
+SKIMAGE = ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png", "chelsea.png", "retina.jpg",
+           "rocket.jpg", "gravel.png", "camera.png")
 STYLE_LAYERS16 = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
@@ -67,25 +77,57 @@ def skimage_images(cache: pathlib.Path) -> dict[str, pathlib.Path]:
 def pairs(cache: pathlib.Path) -> dict[str, tuple]:
     sk = skimage_images(cache)
     return {"samples": (samples.CONTENT, samples.STYLE), "astronaut-hubble": (sk["astronaut"], sk["hubble_deep_field"]),
-            "coffee-ihc": (sk["coffee"], sk["ihc"])}
+            "coffee-ihc": (sk["coffee"], sk["ihc"]), "chelsea-retina": (sk["chelsea"], sk["retina"]),
+            "rocket-gravel": (sk["rocket"], sk["gravel"]), "camera-ihc": (sk["camera"], sk["ihc"])}
 
 
-def run(content, style, size: int, every: int, budget: float, options: dict) -> list[tuple[float, int, np.ndarray]]:
-    """(seconds, step, picture) at every checkpoint until past ``budget`` seconds."""
+def run(content, style, size: int, every: int, budget: float, options: dict) -> tuple[list, float]:
+    """(seconds, step, picture) at every checkpoint until past ``budget`` seconds (0: to the run's own end), and the
+    seconds of the whole call (targets included)."""
     seen = []
 
     def callback(p):
         seen.append((time.perf_counter() - start, p.step, np.asarray(p.image)))
-        if seen[-1][0] > budget:
+        if budget and seen[-1][0] > budget:
             raise Budget
 
     jax_nst.stylize(content, style, size=size, steps=2, report_every=1, **options)  # compile first: time the steps
     start = time.perf_counter()
     try:
-        jax_nst.stylize(content, style, size=size, steps=100000, report_every=every, callback=callback, **options)
+        x = jax_nst.stylize(content, style, size=size, report_every=every, callback=callback,
+                            **({"steps": 100000} if budget else {}), **options)
+        seen.append((time.perf_counter() - start, seen[-1][1] if seen else 0, np.asarray(x)))
     except Budget:
         pass
-    return seen
+    return seen, seen[-1][0]
+
+
+def run_outside(method: str, content, style, size: int, default_seconds: float | None, repo: pathlib.Path | None):
+    """An outside baseline's finished picture: ([(seconds, steps, picture)], seconds)."""
+    from PIL import Image
+
+    if method == "torch_gatys":
+        import torch_baseline as tb
+        from jax_nst.controls import presets
+
+        tb.setup_threads()
+        s = presets.resolve("gatys2016", size=size)
+        c, st = images.load_image(content, size), images.load_image(style, size)
+        trace, x = tb.lbfgs(tb.torch_params(vgg.load_params()), c, st, s, 500)
+        return [(trace.seconds[-1], len(trace.evals), x)], trace.seconds[-1]
+    import crowsonkb_baseline as ck
+
+    base, *more = method.split("+")
+    scale = dict(m.split("=", 1) for m in more).get("scale_steps", "1")
+    module = ck.load_their_code(repo, vgg.load_params())
+    load = lambda path: Image.open(path).convert("RGB")  # noqa: E731
+    c, st = load(content), load(style)
+    if scale == "equal":  # a short run measures their seconds per step at each scale; then their steps fit the time
+        probe = ck.stylize(module, c, st, size, scale_steps=0.02)
+        full = probe.seconds / sum(probe.steps.values()) * (1000 + 500 * (len(probe.steps) - 1))
+        scale = default_seconds / full
+    r = ck.stylize(module, c, st, size, scale_steps=float(scale))
+    return [(r.seconds, sum(r.steps.values()), r.picture)], r.seconds
 
 
 class Judge:
@@ -132,34 +174,45 @@ def off_palette(x: np.ndarray, s: np.ndarray, far: float = 0.1, n: int = 4096) -
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
-    p.add_argument("--budget", type=float, default=60.0, help="wall seconds per run")
+    p.add_argument("--budget", type=float, default=60.0, help="wall seconds per run (0: each to its own end)")
     p.add_argument("--every", type=int, default=10, help="steps between checkpoints")
     p.add_argument("--methods", nargs="+", default=list(METHODS),
-                   help=f"of {', '.join(METHODS)}, each optionally with +NAME=VALUE options (mean_cov+margin=16)")
+                   help=f"of {', '.join([*METHODS, *OUTSIDE])}, each optionally with +NAME=VALUE options "
+                        "(mean_cov+margin=16)")
     p.add_argument("--pairs", nargs="+", help="names of pairs (default: all)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra stylize option for every method (e.g. padding=replicate)")
     p.add_argument("--cache", type=pathlib.Path, default=pathlib.Path.home() / ".cache" / "jax_nst_study")
+    p.add_argument("--crowsonkb", type=pathlib.Path, help="a clone of crowsonkb/style-transfer-pytorch")
     p.add_argument("--sheet", help="write the pictures at the budget here (pairs × methods)")
     args = p.parse_args()
     extra = {k: _value(v) for k, v in (o.split("=", 1) for o in args.option)}
-    print(f"# {doctor.describe()}\n# size {args.size} px, budget {args.budget:g} s, options {extra or 'defaults'}\n")
-    print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | style log Gram | edge | off-palette | time to good (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    budget = f"budget {args.budget:g} s" if args.budget else "each method to its end"
+    print(f"# {doctor.describe()}\n# size {args.size} px, {budget}, options {extra or 'defaults'}\n")
+    print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the default's s | style log Gram "
+          "| edge excess | off-palette | time to good (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     judge, rows, chosen = Judge(), [], pairs(args.cache)
     names = args.pairs or list(chosen)
     for name in names:
         content_path, style_path = chosen[name]
         c, s = images.load_image(content_path, args.size), images.load_image(style_path, args.size)
-        targets, row = judge.style_targets(s), []
+        targets, row, default_s = judge.style_targets(s), [], None
         for method in args.methods:
-            seen = run(content_path, style_path, args.size, args.every, args.budget, {**options_of(method), **extra})
+            if method.split("+")[0] in OUTSIDE:
+                seen, total = run_outside(method, content_path, style_path, args.size, default_s, args.crowsonkb)
+            else:
+                seen, total = run(content_path, style_path, args.size, args.every, args.budget,
+                                  {**options_of(method), **extra})
+            seen = [(t, k, _fit(x, c.shape)) for t, k, x in seen]
+            default_s = total if method == "default" else default_s
             marks = [(judge.content(x, c), *judge.style(x, targets)) for _, _, x in seen]
-            (t, step, x), (lp, sw, gram) = seen[-1], marks[-1]
+            (_, step, x), (lp, sw, gram) = seen[-1], marks[-1]
             good = next(t_ for (t_, _, _), (a, b, _) in zip(seen, marks) if a <= 1.05 * lp + 1e-3 and b <= 1.05 * sw)
-            edge = float(np.abs(ring_minus_inside(x, 2, 6)).max())
-            print(f"| {name} | {method} | {step} | {t:.0f} | {lp:.3f} | {sw:.3g} | {gram:.2f} | {edge:.1f} | "
-                  f"{off_palette(x, s):.1%} | {good:.0f} |", flush=True)
+            at = ("" if default_s is None or len(seen) == 1 else
+                  f"{marks[min(range(len(seen)), key=lambda i: abs(seen[i][0] - default_s))][1]:.3g}")
+            print(f"| {name} | {method} | {step} | {total:.0f} | {lp:.3f} | {sw:.3g} | {at} | {gram:.2f} | "
+                  f"{edge_excess(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
             row.append(x)
         rows.append(row)
     if args.sheet:
@@ -167,6 +220,18 @@ def main() -> None:
         sheet = progress.sheet(rows, row_labels=names, col_labels=labels, tile=args.size)
         images.save_image(np.asarray(sheet), args.sheet)
         print(f"\nwrote {args.sheet}")
+
+
+def edge_excess(x: np.ndarray, c: np.ndarray) -> float:
+    """The frame: the largest over R, G, B of |outer 2 px − next 6 px| of the picture less the photo's own, in levels."""
+    return float(np.max(np.abs(ring_minus_inside(x, 2, 6)) - np.abs(ring_minus_inside(c, 2, 6))))
+
+
+def _fit(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """``x`` at the content's shape (another library may round the short side the other way)."""
+    if x.shape == shape:
+        return np.asarray(x, np.float32)
+    return np.asarray(jax.image.resize(jnp.asarray(x, jnp.float32), shape, "bicubic").clip(0, 1))
 
 
 def options_of(method: str) -> dict:

@@ -132,6 +132,12 @@ def run_lbfgs(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, 
               tutorial: bool = False) -> Trace:
     """One ``LBFGS(max_iter=N, max_eval=N, line_search_fn="strong_wolfe").step(closure)`` from the content
     image, N = ``max_evals``; returns the loss of every evaluation and when it was made."""
+    return lbfgs(tp, content, style, s, max_evals, tutorial)[0]
+
+
+def lbfgs(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, max_evals: int,
+          tutorial: bool = False) -> tuple[Trace, np.ndarray]:
+    """:func:`run_lbfgs`'s trace and the picture it ends with, clamp(x, 0, 1) as (H, W, 3)."""
     objective = Objective(tp, content, style, s)
     x = nchw(content).requires_grad_(True)
     closure = Closure(objective, x, tutorial)
@@ -139,7 +145,7 @@ def run_lbfgs(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, 
                             line_search_fn="strong_wolfe")
     closure.start = time.perf_counter()
     opt.step(closure)
-    return closure.trace
+    return closure.trace, x.detach().clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0)
 
 
 def time_eval(tp: Mapping, content: np.ndarray, style: np.ndarray, s: Settings, repeats: int) -> list[float]:
