@@ -40,6 +40,7 @@ def test_colab_notebook_runs_at_tiny_size(tmp_path: pathlib.Path, monkeypatch: p
     assert "8 local devices" in text
     assert "8 images on 8 devices" in text
     assert "| jax-nst doctor |" in text and "split over 8 devices (--spatial 8)" in text
+    assert "with the devices sharing bands (--spatial 8 --bands auto, Adam)" in text
     assert pictures == 3  # the live picture (redrawn in place: one), the image with its loss curve, the batch
     assert "step 2/2  L_total" in text  # the live line, at its last report
     assert "studio serving at http://127.0.0.1:" in text
