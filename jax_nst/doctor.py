@@ -121,11 +121,11 @@ def rows(size: int, steps: int, repeats: int, batches: Iterable[int]) -> list[tu
     one = memory.largest_side((1, 1), s, available=free)
     lbfgs, adam = (memory.largest_side((1, 1), s.replace(bands="auto", optimizer=o), available=free) for o in OPTIMIZERS)
     out.append(("largest square that fits (remat)", f"{one} px on one device in one pass; in bands of rows "
-                f"(--bands auto) {lbfgs} px with L-BFGS, {adam} px with Adam" + (_over_devices(s, n, free) if n > 1 else "")))
+                f"(--bands auto) {lbfgs} px with L-BFGS, {adam} px with Adam" + (over_devices(s, n, free) if n > 1 else "")))
     return out
 
 
-def _over_devices(s: Settings, n: int, free: int) -> str:
+def over_devices(s: Settings, n: int, free: int) -> str:
     """The largest squares over ``n`` devices: split in one pass, and with the devices sharing bands (Adam)."""
     split = memory.largest_side((1, 1), s.replace(spatial=n), available=free)
     shared = memory.largest_side((1, 1), s.replace(spatial=n, bands="auto", optimizer="adam"), available=free)

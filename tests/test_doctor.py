@@ -30,7 +30,7 @@ def test_doctor_bad_batches_is_one_line(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_devices_sharing_bands_fit_a_larger_square_than_one_pass_split_over_them() -> None:
-    text = doctor._over_devices(Settings(bands=1), 8, 16 * 2**30)
+    text = doctor.over_devices(Settings(bands=1), 8, 16 * 2**30)
     split, shared = (int(t.split(" px")[0].split()[-1]) for t in text.split(", ")[:2])
     assert "(--spatial 8)" in text and "(--spatial 8 --bands auto, Adam)" in text
     assert shared > split > 0

@@ -23,25 +23,25 @@ def gram_matrix(features: jax.Array, normalize: bool = False, part: row_bands.Pa
     ``part``: which rows of the map ``features`` are (their rows that do not count are zeros); the sum runs over all.
     """
     *batch, h, w, n = features.shape
-    g = part.total(_gram(features.reshape(*batch, h * w, n)))
+    g = part.total(products(features.reshape(*batch, h * w, n)))
     return g / part.positions(features) if normalize else g
 
 
 @jax.custom_vjp
-def _gram(f: jax.Array) -> jax.Array:
+def products(f: jax.Array) -> jax.Array:
     """FᵀF of (..., M, N) features; its gradient F(Ḡ + Ḡᵀ) is one matmul instead of autodiff's two."""
     return jnp.einsum("...ki,...kj->...ij", f, f)
 
 
 def _gram_fwd(f: jax.Array):
-    return _gram(f), f
+    return products(f), f
 
 
 def _gram_bwd(f: jax.Array, g: jax.Array):
     return (jnp.einsum("...ki,...ij->...kj", f, g + jnp.swapaxes(g, -1, -2)),)
 
 
-_gram.defvjp(_gram_fwd, _gram_bwd)
+products.defvjp(_gram_fwd, _gram_bwd)
 
 
 def style_layer_loss(features: jax.Array, target_gram: jax.Array, part: row_bands.Part = row_bands.WHOLE) -> jax.Array:

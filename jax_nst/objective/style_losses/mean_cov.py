@@ -18,7 +18,7 @@ import numpy as np
 from ...vgg import row_bands
 from .. import guided
 from . import StyleLoss
-from .gram import _gram as gram_of
+from .gram import products
 
 EPS = 1e-4
 """ε: both covariances get ε·tr(C_s)/N added, so the square roots are well defined."""
@@ -90,11 +90,12 @@ def moments(f: jax.Array, weights: jax.Array, mass: jax.Array,
     """μ = Σ_k w_k f_k / Σ w and C = Σ_k w_k (f_k − μ)(f_k − μ)ᵀ / Σ w of (M, N) features with (M,) weights, the sums
     over the whole map (``mass`` = Σ w over it), as C = Σ w d dᵀ / Σ w − (μ − s)(μ − s)ᵀ with d = f − s and s = sg(μ):
     centred (the float32 rounding of the whole-image form) with the exact gradient, since ∂C/∂μ = 0 at μ. The
-    second sums are taken about the first: bands gathered one after another need two passes (``depth`` 2)."""
+    second sums are taken about the first: bands gathered one after another need two passes (``depth`` 2). The
+    second moment is the Gram product of √w·d (:func:`.gram.products`: its gradient is one matmul)."""
     shift = jax.lax.stop_gradient(part.total(weights @ f) / mass)
     d = f - shift
     offset = part.total(weights @ d) / mass
-    second = part.total(gram_of(jnp.sqrt(weights)[:, None] * d)) / mass
+    second = part.total(products(jnp.sqrt(weights)[:, None] * d)) / mass
     return shift + offset, second - jnp.outer(offset, offset)
 
 
