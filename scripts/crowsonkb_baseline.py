@@ -40,6 +40,8 @@ from jax_nst import vgg
 
 COMMIT = "e7e2c71"
 """The commit of crowsonkb/style-transfer-pytorch these figures were measured with."""
+FIRST_STEPS, LATER_STEPS = 1000, 500
+"""Their defaults: steps at the first scale (``initial_iterations``) and at each later one (``iterations``)."""
 
 
 class Result(NamedTuple):
@@ -108,6 +110,11 @@ def load_their_code(repo: pathlib.Path, params: vgg.Params) -> types.ModuleType:
     return importlib.import_module("style_transfer.style_transfer")
 
 
+def default_steps(scales: int) -> int:
+    """Their steps over ``scales`` scales at their defaults."""
+    return FIRST_STEPS + LATER_STEPS * (scales - 1)
+
+
 def stylize(module: types.ModuleType, content: Image.Image, style: Image.Image, size: int, *, seed: int = 0,
             scale_steps: float = 1.0, callback: Callable | None = None) -> Result:
     """Their ``StyleTransfer().stylize`` at ``end_scale=size`` with their defaults; ``scale_steps`` multiplies their
@@ -122,8 +129,8 @@ def stylize(module: types.ModuleType, content: Image.Image, style: Image.Image, 
             callback(it)
 
     start = time.perf_counter()
-    st.stylize(content, [style], end_scale=size, iterations=max(1, round(500 * scale_steps)),
-               initial_iterations=max(1, round(1000 * scale_steps)), callback=seen)
+    st.stylize(content, [style], end_scale=size, iterations=max(1, round(LATER_STEPS * scale_steps)),
+               initial_iterations=max(1, round(FIRST_STEPS * scale_steps)), callback=seen)
     seconds = time.perf_counter() - start
     return Result(st.get_image_tensor().numpy().transpose(1, 2, 0), seconds, steps)
 

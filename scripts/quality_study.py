@@ -117,14 +117,13 @@ def run_outside(method: str, content, style, size: int, default_seconds: float |
         return [(trace.seconds[-1], len(trace.evals), x)], trace.seconds[-1]
     import crowsonkb_baseline as ck
 
-    base, *more = method.split("+")
-    scale = dict(m.split("=", 1) for m in more).get("scale_steps", "1")
+    scale = named_options(method).get("scale_steps", 1)
     module = ck.load_their_code(repo, vgg.load_params())
     load = lambda path: Image.open(path).convert("RGB")  # noqa: E731
     c, st = load(content), load(style)
     if scale == "equal":  # a short run measures their seconds per step at each scale; then their steps fit the time
         probe = ck.stylize(module, c, st, size, scale_steps=0.02)
-        full = probe.seconds / sum(probe.steps.values()) * (1000 + 500 * (len(probe.steps) - 1))
+        full = probe.seconds / sum(probe.steps.values()) * ck.default_steps(len(probe.steps))
         scale = default_seconds / full
     r = ck.stylize(module, c, st, size, scale_steps=float(scale))
     return [(r.seconds, sum(r.steps.values()), r.picture)], r.seconds
@@ -236,8 +235,12 @@ def _fit(x: np.ndarray, shape: tuple) -> np.ndarray:
 
 def options_of(method: str) -> dict:
     """The stylize options of ``base+NAME=VALUE+…``: METHODS[base] and the named options."""
-    base, *more = method.split("+")
-    return {**METHODS[base], **{k: _value(v) for k, v in (m.split("=", 1) for m in more)}}
+    return {**METHODS[method.split("+")[0]], **named_options(method)}
+
+
+def named_options(method: str) -> dict:
+    """The ``NAME=VALUE`` options of ``base+NAME=VALUE+…``, numbers as numbers."""
+    return {k: _value(v) for k, v in (m.split("=", 1) for m in method.split("+")[1:])}
 
 
 def _value(text: str):

@@ -205,8 +205,8 @@ def compiler_options() -> dict[str, str]:
 
 def host_blas() -> contextlib.AbstractContextManager:
     """On CPU, one BLAS thread while the loop runs: XLA calls LAPACK for the W2 loss's ``eigh``, and OpenBLAS's own
-    threads beside XLA's pool oversubscribe the cores (2 cores, 256 px: the W2 evaluation 1.46× the Gram's with
-    them, 1.15× without). Restored on exit; elsewhere nothing."""
+    threads beside XLA's pool oversubscribe the cores (2 cores, 256 px: the W2 evaluation 1.39× the Gram's with
+    them, 1.11× without; BENCHMARKS.md). Restored on exit; elsewhere nothing."""
     if jax.default_backend() != "cpu":
         return contextlib.nullcontext()
     import scipy.linalg.cython_lapack  # noqa: F401  the LAPACK that XLA:CPU calls, loaded so that the limit reaches it
