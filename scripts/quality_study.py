@@ -9,7 +9,9 @@ checkpoint is then judged by measures the optimizing VGG-19 does not define:
 - style: sliced Wasserstein distance of VGG-16 features (conv1_1 … conv5_1, 256 fixed directions per
   layer, quantiles matched) between picture and style, and the Gram distance of the same features
   (log10 of Σ_l ‖G_l/M_l − A_l/M_l‖² / N_l²) (lower = closer to the style);
-- edge frame: the largest |mean of the outer 2 px − mean of the next 6 px| over R, G, B, in levels;
+- edge frame: the largest |mean of the outer 2 px − mean of the next 6 px| over R, G, B, in levels, less the
+  photo's own ("edge excess"); beside it the same measure on the rings 8, 16, 24 and 32 px inside the picture,
+  where no border is (their median: what the texture alone gives, the measure's noise floor);
 - speckle: off-palette pixels, the share whose nearest colour among 4096 style pixels is more than 0.1
   away (RGB in [0, 1]): colours the style does not have.
 
@@ -20,11 +22,11 @@ from scikit-image's data (CC0 / public domain), fetched with pip into ``--cache`
     python scripts/quality_study.py --size 256 --budget 60 --sheet docs/quality_losses.png
 
 ``--budget 0`` runs each method to its own end (its step cap or stopping rule) and reports the seconds to that
-finished picture; then "SW at the default's s" is a method's style SW at the checkpoint nearest the default
-recipe's finish. Two outside baselines run with their own code on the same VGG-19 weights: ``torch_gatys``
+finished picture; then "SW at the first's s" is a method's style SW at the checkpoint nearest the finish of the
+first method listed (the equal-time comparison; list the default first). Two outside baselines run with their own code on the same VGG-19 weights: ``torch_gatys``
 (PyTorch, the paper's objective, one ``LBFGS(max_iter=500, max_eval=500)`` call, ``scripts/torch_baseline.py``)
 and ``crowsonkb`` (crowsonkb/style-transfer-pytorch's recipe, ``scripts/crowsonkb_baseline.py``; ``--crowsonkb
-DIR`` names a clone; ``crowsonkb+scale_steps=equal`` scales their steps per scale to the default's time).
+DIR`` names a clone; ``crowsonkb+scale_steps=equal`` scales their steps per scale to the first method's time).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def run(content, style, size: int, every: int, budget: float, options: dict) -> 
     return seen, seen[-1][0]
 
 
-def run_outside(method: str, content, style, size: int, default_seconds: float | None, repo: pathlib.Path | None):
+def run_outside(method: str, content, style, size: int, first_seconds: float | None, repo: pathlib.Path | None):
     """An outside baseline's finished picture: ([(seconds, steps, picture)], seconds)."""
     from PIL import Image
 
@@ -124,7 +126,7 @@ def run_outside(method: str, content, style, size: int, default_seconds: float |
     if scale == "equal":  # a short run measures their seconds per step at each scale; then their steps fit the time
         probe = ck.stylize(module, c, st, size, scale_steps=0.02)
         full = probe.seconds / sum(probe.steps.values()) * ck.default_steps(len(probe.steps))
-        scale = default_seconds / full
+        scale = first_seconds / full
     r = ck.stylize(module, c, st, size, scale_steps=float(scale))
     return [(r.seconds, sum(r.steps.values()), r.picture)], r.seconds
 
@@ -188,30 +190,30 @@ def main() -> None:
     extra = {k: _value(v) for k, v in (o.split("=", 1) for o in args.option)}
     budget = f"budget {args.budget:g} s" if args.budget else "each method to its end"
     print(f"# {doctor.describe()}\n# size {args.size} px, {budget}, options {extra or 'defaults'}\n")
-    print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the default's s | style log Gram "
-          "| edge excess | off-palette | time to good (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the first's s | style log Gram "
+          "| edge excess | inner rings | off-palette | time to good (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     judge, rows, chosen = Judge(), [], pairs(args.cache)
     names = args.pairs or list(chosen)
     for name in names:
         content_path, style_path = chosen[name]
         c, s = images.load_image(content_path, args.size), images.load_image(style_path, args.size)
-        targets, row, default_s = judge.style_targets(s), [], None
+        targets, row, first_s = judge.style_targets(s), [], None
         for method in args.methods:
             if method.split("+")[0] in OUTSIDE:
-                seen, total = run_outside(method, content_path, style_path, args.size, default_s, args.crowsonkb)
+                seen, total = run_outside(method, content_path, style_path, args.size, first_s, args.crowsonkb)
             else:
                 seen, total = run(content_path, style_path, args.size, args.every, args.budget,
                                   {**options_of(method), **extra})
             seen = [(t, k, _fit(x, c.shape)) for t, k, x in seen]
-            default_s = total if method == "default" else default_s
+            first_s = total if first_s is None else first_s
             marks = [(judge.content(x, c), *judge.style(x, targets)) for _, _, x in seen]
             (_, step, x), (lp, sw, gram) = seen[-1], marks[-1]
             good = next(t_ for (t_, _, _), (a, b, _) in zip(seen, marks) if a <= 1.05 * lp + 1e-3 and b <= 1.05 * sw)
-            at = ("" if default_s is None or len(seen) == 1 else
-                  f"{marks[min(range(len(seen)), key=lambda i: abs(seen[i][0] - default_s))][1]:.3g}")
+            at = ("" if first_s is None or len(seen) == 1 else
+                  f"{marks[min(range(len(seen)), key=lambda i: abs(seen[i][0] - first_s))][1]:.3g}")
             print(f"| {name} | {method} | {step} | {total:.0f} | {lp:.3f} | {sw:.3g} | {at} | {gram:.2f} | "
-                  f"{edge_excess(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
+                  f"{edge_excess(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
             row.append(x)
         rows.append(row)
     if args.sheet:
@@ -224,6 +226,11 @@ def main() -> None:
 def edge_excess(x: np.ndarray, c: np.ndarray) -> float:
     """The frame: the largest over R, G, B of |outer 2 px − next 6 px| of the picture less the photo's own, in levels."""
     return float(np.max(np.abs(ring_minus_inside(x, 2, 6)) - np.abs(ring_minus_inside(c, 2, 6))))
+
+
+def inner_rings(x: np.ndarray, c: np.ndarray, insets: tuple = (8, 16, 24, 32)) -> float:
+    """The median of :func:`edge_excess` on rings ``insets`` px inside the picture: the level texture alone gives."""
+    return float(np.median([edge_excess(x[k:-k, k:-k], c[k:-k, k:-k]) for k in insets]))
 
 
 def _fit(x: np.ndarray, shape: tuple) -> np.ndarray:

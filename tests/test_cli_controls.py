@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from jax_nst import api, cli
+from jax_nst.cli import flags
+from jax_nst.settings import Settings
 
 from test_cli import fake_stylize, write_image
 
@@ -70,6 +72,13 @@ def test_bad_control_values_are_one_line_errors(files, argv, message, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert list(pathlib.Path(files["out"]).iterdir()) == []
+
+
+def test_scales_reads_auto_none_or_sizes_and_a_command_line_gives_them_back():
+    assert [flags.scales_value(v) for v in ("auto", "none", "", "128, 181")] == ["auto", (), (), (128, 181)]
+    argv = flags.command_line(Settings(scales=()), "c.png", ["s.png"], "o.png")
+    assert argv[argv.index("--scales") + 1] == "none"
+    assert "--scales" not in flags.command_line(Settings(), "c.png", ["s.png"], "o.png")
 
 
 def test_bad_number_list_is_a_usage_error(files, capsys):

@@ -62,6 +62,12 @@ def number_list(kind: type) -> Callable[[str], tuple]:
     return parse
 
 
+def scales_value(text: str) -> tuple | str:
+    """The ``--scales`` argument: "auto", "none" (no coarse scales: ()) or comma-separated long sides."""
+    word = text.strip().lower()
+    return "auto" if word == "auto" else () if word in ("none", "") else number_list(int)(text)
+
+
 def _shown(name: str, defaults: dict[str, Any]) -> str:
     """The default of Settings field ``name`` as help text shows it."""
     value = defaults.get(name, FIELDS[name])
@@ -102,7 +108,7 @@ SETTINGS_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "margin": (("--margin",), {"type": int, "metavar": "PX"}),
     "padding": (("--padding",), {"choices": PADDINGS}),
     "spatial": (("--spatial",), {"type": int, "metavar": "D"}),
-    "scales": (("--scales",), {"type": number_list(int), "metavar": "PX,PX"}),
+    "scales": (("--scales",), {"type": scales_value, "metavar": "PX,PX|auto|none"}),
     "scale_steps": (("--scale-steps",), {"type": number_list(int), "metavar": "N,N"}),
     "style_blend_weights": (("--style-blend-weights",), {"type": number_list(float), "metavar": "W,W"}),
     "style_scale": (("--style-scale",), {"type": float, "metavar": "S"}),
@@ -217,5 +223,5 @@ def flag_value(value: Any) -> str:
     if isinstance(value, dict):
         return ",".join(f"{k}:{w:g}" for k, w in value.items())
     if isinstance(value, (tuple, list)):
-        return ",".join(flag_value(v) for v in value)
+        return ",".join(flag_value(v) for v in value) or "none"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -27,7 +27,7 @@ class Stage(NamedTuple):
     """One scale of a run.
 
     ``settings``: this scale's (size, steps, β_k); ``shape``: (h, w) of the picture; ``margin``: m px of
-    mirrored content on every side, cropped after (``margin`` at ``size``, scaled); ``height``: the rows the
+    mirrored content on every side, cropped after (``margin`` px at every scale); ``height``: the rows the
     optimizer works on, h + 2m padded below for spatial sharding; ``program``: the compiled program's key;
     ``styles``: the style images at this size; ``masks``: the region masks (height, w + 2m, R) at this
     size, or None; ``hyper``: a weight grid's traced values, one per cell (None: ``settings.hyper()``).
@@ -57,8 +57,9 @@ class Stage(NamedTuple):
 
 def plan(s: Settings) -> list[Settings]:
     """Settings of each scale in order, the target size last (the only one when ``scales`` is empty)."""
-    steps = s.scale_steps or (s.steps,) * len(s.scales)
-    return [*(at_scale(s, size, n) for size, n in zip(s.scales, steps)), at_scale(s, s.size, s.steps)]
+    scales = s.coarse_scales
+    steps = s.scale_steps or (s.steps,) * len(scales)
+    return [*(at_scale(s, size, n) for size, n in zip(scales, steps)), at_scale(s, s.size, s.steps)]
 
 
 def at_scale(s: Settings, size: int, steps: int) -> Settings:
@@ -77,7 +78,7 @@ def stages(s: Settings, hw: Sequence[int], style_images: Sequence[np.ndarray], m
     found = []
     for k in plan(s):
         shape = shape_at(hw, k.size)
-        margin = round(s.margin * k.size / s.size)
+        margin = s.margin  # the network's receptive field, not the picture, decides how far its borders reach
         program = k.program(masked=masks is not None, inputs=inputs)
         height = spatial.padded_height(shape[0] + 2 * margin, program)
         program = dataclasses.replace(program, rows=shape[0] + 2 * margin if height > shape[0] + 2 * margin else 0)

@@ -27,9 +27,9 @@ def cumulative_style_layers(last: str) -> tuple[str, ...]:
     return STYLE_LAYERS[: STYLE_LAYERS.index(last) + 1]
 
 
-PAPER: dict[str, Any] = {"style_loss": "gram", "margin": 0, "padding": "zero", "stop_tol": 0.0}
+PAPER: dict[str, Any] = {"style_loss": "gram", "margin": 0, "padding": "zero", "stop_tol": 0.0, "scales": ()}
 """What every paper preset adds to its figure's layers and weights, where the defaults differ from the paper: the
-Gram loss, no margin, VGG's zero padding, and every step of ``steps`` run."""
+Gram loss, no margin, VGG's zero padding, every step of ``steps`` run, at the output size only."""
 
 
 def paper_weights(ratio: float, alpha: float = 1.0) -> dict[str, Any]:
@@ -41,8 +41,8 @@ def paper_weights(ratio: float, alpha: float = 1.0) -> dict[str, Any]:
 
 QUALITY: dict[str, Any] = {}
 """The settings QUALITY.md's studies chose, now the defaults: the W2 style loss (closer to the style by VGG-16
-measures, a third of the Gram loss's off-palette speckle at the same time), a 16 px mirrored margin (no frame) and
-the stopping rule. The name stays for scripts that ask for it."""
+measures, a third of the Gram loss's off-palette speckle at the same time), a 16 px mirrored margin (no frame),
+coarse-to-fine from half the size and the stopping rule. The name stays for scripts that ask for it."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quality": QUALITY,

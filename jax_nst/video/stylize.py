@@ -3,7 +3,8 @@
 Frame 1 is stylized as an image. Frame t > 1 starts from x_{t−1} warped along the optical flow
 (ŵ, frame t → t−1, from the *input* frames) and adds λ L_temporal = λ (1/D) Σ c (x − ω(x_{t−1}))²
 to the objective (:mod:`jax_nst.objective.terms.temporal`), with c from the flow's forward–backward check
-(:mod:`.flow`). Later frames need fewer steps (``later_steps``). Every frame's program is the same
+(:mod:`.flow`). Later frames need fewer steps (``later_steps``) and run at the output size only (their start, the
+warped previous result, has its detail already; coarse scales would blur it). Every frame's program is the same
 compiled one: the previous frame, flow and c are traced inputs.
 
 Written to a folder, each frame is a PNG put in place atomically and then recorded in the folder's
@@ -66,7 +67,7 @@ def stylize_video(
     "noise", "style" or an image); later frames start from the previous result, warped.
     """
     s = presets.chosen(settings, preset, init, options)
-    later = s.replace(steps=later_steps or max(1, round(s.steps * LATER_STEPS)))
+    later = s.replace(steps=later_steps or max(1, round(s.steps * LATER_STEPS)), scales=(), scale_steps=None)
     if s.spatial > 1:
         spatial.check(s, 1, [temporal.TERM.name])  # refused before frame 1, not at frame 2
     target = None if output is None else pathlib.Path(output)

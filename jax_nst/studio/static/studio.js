@@ -92,6 +92,7 @@ function options() {
     else if (text === "") continue;
     else if (option.kind === "int") out[option.name] = parseInt(text, 10);
     else if (option.kind === "float") out[option.name] = Number(text);
+    else if (option.kind === "list" && /^\s*[a-z]+\s*$/i.test(text)) out[option.name] = text.trim();  // auto, none
     else if (option.kind === "list") out[option.name] = text.split(",").filter((v) => v.trim()).map(Number);
     else out[option.name] = text;
   }
