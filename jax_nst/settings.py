@@ -63,6 +63,12 @@ def auto_scales(size: int) -> tuple[int, ...]:
 AUTO_SMALLEST = 128
 """The smallest long side ``scales="auto"`` starts from: below it the deep layers' maps are a few cells wide."""
 
+
+def scales_word(value: object) -> str | tuple | None:
+    """``scales`` given as a word: "auto" for "auto", () for "none" (any case and spacing); None for anything else."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    return {"auto": "auto", "none": ()}.get(word)
+
 ADDED = {"spatial": 1, "temporal_weight": TEMPORAL_WEIGHT, "padding": "zero", "style_loss": "gram", "margin": 0,
          "stop_tol": 0.0, "bands": "auto"}
 """Fields added after jobs began recording digests, with the value that does what runs did before the field existed:
@@ -352,8 +358,8 @@ def with_options(fn: Callable) -> Callable:
 
 def _check_controls(s: Settings, set_) -> None:
     """Validate (and normalize to tuples) the creative controls: scales, blending, colour, averaging."""
-    word = s.scales.strip().lower() if isinstance(s.scales, str) else None
-    set_("scales", "auto" if word == "auto" else () if word == "none" else _numbers(s.scales, int))
+    word = scales_word(s.scales)
+    set_("scales", _numbers(s.scales, int) if word is None else word)
     scales = s.coarse_scales
     for size in scales:
         _positive_int("scales entry", size)

@@ -19,7 +19,7 @@ from ..jobs import buckets
 from ..objective import style_losses, terms
 from ..settings import (
     DEFAULT_LR, MAX_COUNT, NORMALIZATIONS, OPTIMIZERS, PADDINGS, PRECISIONS, PRESERVE_COLORS, REMATS,
-    OPTION_DOCS, Settings,
+    OPTION_DOCS, Settings, scales_word,
 )
 
 FIELDS = {f.name: f.default for f in dataclasses.fields(Settings)}
@@ -64,8 +64,8 @@ def number_list(kind: type) -> Callable[[str], tuple]:
 
 def scales_value(text: str) -> tuple | str:
     """The ``--scales`` argument: "auto", "none" (no coarse scales: ()) or comma-separated long sides."""
-    word = text.strip().lower()
-    return "auto" if word == "auto" else () if word in ("none", "") else number_list(int)(text)
+    word = scales_word(text)
+    return number_list(int)(text) if word is None else word
 
 
 def _shown(name: str, defaults: dict[str, Any]) -> str:
