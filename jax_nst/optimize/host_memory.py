@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 UNLIMITED_V1 = 1 << 60
 """cgroup v1 writes "no limit" as a number near 2^63; anything above this is taken as none."""
-ADDRESS_SPACE_EXTRA = 3 << 29
-"""Address space a run maps beyond what it touches (VmPeak − VmHWM of 2-step runs at 512–1536 px: 1.0–1.44 GiB,
-AMD EPYC, XLA:CPU), kept free under ``ulimit -v``."""
+ADDRESS_SPACE_EXTRA = 1 << 31
+"""Address space a run maps beyond what it touches, kept free under ``ulimit -v``: VmPeak − VmHWM of 1- and 2-step
+runs at 512–1536 px was 1.0–1.52 GiB (AMD EPYC, XLA:CPU, with the compilation cache), and a run at the size named
+under a 6 GiB limit ran out on another machine of the same kind where it peaked 1.23 GiB below the limit here."""
 
 
 class Roots(NamedTuple):
