@@ -30,6 +30,14 @@ def ring_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
     return (img[outer].mean(axis=0) - img[band].mean(axis=0)) * 255.0
 
 
+def sides_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
+    """Per side (top, bottom, left, right) and channel: mean of that side's outer ``ring`` px − mean of the ``inner``
+    px just inside them, in 0–255 levels (shape (4, 3))."""
+    strips = [(img[:ring], img[ring:ring + inner]), (img[-ring:], img[-ring - inner:-ring]),
+              (img[:, :ring], img[:, ring:ring + inner]), (img[:, -ring:], img[:, -ring - inner:-ring])]
+    return np.stack([o.mean((0, 1)) - i.mean((0, 1)) for o, i in strips]) * 255.0
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)

@@ -10,8 +10,10 @@ checkpoint is then judged by measures the optimizing VGG-19 does not define:
   layer, quantiles matched) between picture and style, and the Gram distance of the same features
   (log10 of Σ_l ‖G_l/M_l − A_l/M_l‖² / N_l²) (lower = closer to the style);
 - edge frame: the largest |mean of the outer 2 px − mean of the next 6 px| over R, G, B, in levels, less the
-  photo's own ("edge excess"); beside it the same measure on the rings 8, 16, 24 and 32 px inside the picture,
-  where no border is (their median: what the texture alone gives, the measure's noise floor);
+  photo's own ("edge excess"); "by side" the same for each side apart (top, bottom, left, right), where a
+  photo's bright border on one side and dark on another do not cancel; "inner rings" the edge excess on the
+  rings 8, 16, 24 and 32 px inside the picture, where no border is (their median: what the texture alone
+  gives, the measure's noise floor);
 - speckle: off-palette pixels, the share whose nearest colour among 4096 style pixels is more than 0.1
   away (RGB in [0, 1]): colours the style does not have.
 
@@ -47,7 +49,7 @@ from jax_nst import doctor, images, progress, samples, vgg
 from jax_nst.controls.presets import PAPER
 from jax_nst.objective.style_losses import quantiles, sliced_wasserstein
 
-from edge_band import ring_minus_inside
+from edge_band import ring_minus_inside, sides_minus_inside
 
 METHODS = {  # each from the paper's settings (no margin, every step), with its style loss
     name: {**PAPER, "style_loss": name} for name in ("gram", "mean_cov", "sliced_wasserstein", "histogram", "nearest_neighbour")
@@ -191,8 +193,8 @@ def main() -> None:
     budget = f"budget {args.budget:g} s" if args.budget else "each method to its end"
     print(f"# {doctor.describe()}\n# size {args.size} px, {budget}, options {extra or 'defaults'}\n")
     print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the first's s | style log Gram "
-          "| edge excess | inner rings | off-palette | time to good (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| edge excess | by side | inner rings | off-palette | time to good (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     judge, rows, chosen = Judge(), [], pairs(args.cache)
     names = args.pairs or list(chosen)
     for name in names:
@@ -213,7 +215,7 @@ def main() -> None:
             at = ("" if first_s is None or len(seen) == 1 else
                   f"{marks[min(range(len(seen)), key=lambda i: abs(seen[i][0] - first_s))][1]:.3g}")
             print(f"| {name} | {method} | {step} | {total:.0f} | {lp:.3f} | {sw:.3g} | {at} | {gram:.2f} | "
-                  f"{edge_excess(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
+                  f"{edge_excess(x, c):.1f} | {edge_by_side(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
             row.append(x)
         rows.append(row)
     if args.sheet:
@@ -226,6 +228,13 @@ def main() -> None:
 def edge_excess(x: np.ndarray, c: np.ndarray) -> float:
     """The frame: the largest over R, G, B of |outer 2 px − next 6 px| of the picture less the photo's own, in levels."""
     return float(np.max(np.abs(ring_minus_inside(x, 2, 6)) - np.abs(ring_minus_inside(c, 2, 6))))
+
+
+def edge_by_side(x: np.ndarray, c: np.ndarray) -> float:
+    """The frame side by side: the largest over the four sides and R, G, B of |outer 2 px − next 6 px| of the picture
+    less the photo's own on the same side (a photo's bright border on one side and dark on another cancel in
+    :func:`edge_excess`'s ring, not here)."""
+    return float(np.max(np.abs(sides_minus_inside(x, 2, 6)) - np.abs(sides_minus_inside(c, 2, 6))))
 
 
 def inner_rings(x: np.ndarray, c: np.ndarray, insets: tuple = (8, 16, 24, 32)) -> float:
