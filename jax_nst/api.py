@@ -191,10 +191,10 @@ def optimize_stage(params: vgg.Params, x: np.ndarray, targets: objective.Targets
                    callback: Callback | None = None) -> np.ndarray:
     """Optimize the batch ``x`` (B, height, w + 2m, 3) for ``stage.settings.steps`` steps in device-side chunks of
     ``report_every``, reporting after each; returns the (B, h, w, 3) pictures, padding and margin cropped off.
-    Each image stops once it has stopped changing (``stop_tol``, :class:`jax_nst.optimize.loop.Watched`), exactly
+    Each image stops once its loss has stopped falling (``stop_tol``, :class:`jax_nst.optimize.loop.Watched`), exactly
     as it would alone; the stage ends when all have.
 
-    A batch of one runs unbatched, a larger one under ``vmap`` (L-BFGS on CPU: image by image,
+    A batch of one runs unbatched, a larger one under ``vmap`` (on CPU: image by image,
     ``loop.one_by_one_default``), sharded over the local devices; one image with ``program.spatial`` > 1 has its
     rows split over the devices.
     """

@@ -27,9 +27,9 @@ class Progress(NamedTuple):
     ``losses`` maps "total" and every term's name (:data:`jax_nst.objective.terms.NAMES`: "content", "style", "tv",
     "temporal"; 0 where a term is off) to floats (``stylize``) or to arrays with one value per image
     (``stylize_batch``); ``steps`` counts all scales (each scale's ``steps`` is a cap when ``stop_tol`` > 0);
-    ``image`` is the current (H, W, 3) or (B, H, W, 3) image; ``change``: the stopping rule's measure, the mean
-    absolute pixel change per step over the last ~10 steps (a float, or one per image); ``stopped``: this report
-    ends its scale early because the picture stopped changing (``step`` is then the steps actually taken).
+    ``image`` is the current (H, W, 3) or (B, H, W, 3) image; ``change``: the stopping rule's measure, the loss's
+    relative decrease per step over the last ~10 steps (a float, or one per image); ``stopped``: this report
+    ends its scale early because the loss stopped falling (``step`` is then the steps actually taken).
     """
 
     step: int
@@ -84,7 +84,7 @@ class Live:
         if self.width and picture.width != self.width:
             picture = picture.resize((self.width, max(1, round(picture.height * self.width / picture.width))))
         total = float(np.ravel(np.asarray(p.losses["total"]))[0])
-        line = f"step {p.step}/{p.steps}  L_total {total:.4g}" + ("  (stopped: the picture stopped changing)"
+        line = f"step {p.step}/{p.steps}  L_total {total:.4g}" + ("  (stopped: the loss stopped falling)"
                                                                   if p.stopped else "")
         if self._handles is None:
             show = self._display or _ipython_display()

@@ -82,7 +82,7 @@ def time_batch(n: int, args: argparse.Namespace) -> Row:
 
 
 def time_loop(n: int, args: argparse.Namespace, one_by_one: bool) -> tuple[float, int]:
-    """(seconds, evaluations per image) of ``--steps`` L-BFGS steps of the compiled loop on ``n`` images,
+    """(seconds, evaluations per image) of ``--steps`` steps of ``--optimizer`` in the compiled loop on ``n`` images,
     warm (the fastest of ``--repeats``)."""
     import jax
     import numpy as np
@@ -92,7 +92,7 @@ def time_loop(n: int, args: argparse.Namespace, one_by_one: bool) -> tuple[float
     from jax_nst.controls.presets import PAPER  # the paper's loss, every step
     from jax_nst.settings import Settings
 
-    s = Settings(**PAPER, size=args.size, steps=args.steps, optimizer="lbfgs")
+    s = Settings(**PAPER, size=args.size, steps=args.steps, optimizer=args.optimizer)
     batch = np.stack([jax_nst.load_image(c, args.size) for c in contents(n)])
     style = jax_nst.load_image(samples.STYLE, args.size)
     params, program = jax.device_put(vgg.load_params()), optimize.memory.resolve(s.program(), batch.shape)

@@ -97,4 +97,4 @@ def test_live_shows_one_picture_and_line_and_redraws_them_in_place():
     picture, line = handles
     assert len(handles) == 2 and len(picture.shown) == 2 and len(line.shown) == 2  # updated, not shown again
     assert picture.shown[-1].size == (64, 43)
-    assert str(line.shown[-1]) == "step 10/10  L_total 1  (stopped: the picture stopped changing)"
+    assert str(line.shown[-1]) == "step 10/10  L_total 1  (stopped: the loss stopped falling)"

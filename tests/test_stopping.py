@@ -17,9 +17,9 @@ import tiny
 ADAM = dict(size=32, optimizer="adam", report_every=5, **tiny.LAYERS)
 
 
-def test_a_scale_stops_once_the_picture_stops_changing_and_equals_a_run_of_that_many_steps(content_small, style_small):
-    """Adam moves a pixel by at most about the learning rate per step, so a tolerance above it stops the run at
-    the rule's first chance, step k; the picture is then the one of a k-step run."""
+def test_a_scale_stops_once_the_loss_stops_falling_and_equals_a_run_of_that_many_steps(content_small, style_small):
+    """No step of this Adam run takes half the loss off, so a tolerance of 0.5 a step stops the run at the rule's
+    first chance, step k; the picture is then the one of a k-step run."""
     seen = []
     early = jax_nst.stylize(content_small, style_small, steps=40, stop_tol=0.5, callback=seen.append, **ADAM)
     assert [p.step for p in seen] == [5, loop.STOP_WINDOW]
@@ -27,6 +27,19 @@ def test_a_scale_stops_once_the_picture_stops_changing_and_equals_a_run_of_that_
     assert 0 < seen[-1].change < 0.5
     exact = jax_nst.stylize(content_small, style_small, steps=loop.STOP_WINDOW, stop_tol=0, **ADAM)
     np.testing.assert_allclose(early, exact, atol=1e-6)
+
+
+def test_the_measure_is_the_average_fall_of_the_log_loss(content_small, style_small):
+    """c_t, the bias-corrected EMA of ln L(x_{t−2}) − ln L(x_{t−1}), checked against the losses reported each step:
+    c_{t+1}(1 − dᵗ) = d·c_t(1 − dᵗ⁻¹) + (1 − d)(ln L(x_{t−1}) − ln L(x_t))."""
+    seen = []
+    jax_nst.stylize(content_small, style_small, steps=8, stop_tol=0, callback=seen.append, **{**ADAM, "report_every": 1})
+    d, log = 1 - 1 / loop.STOP_WINDOW, np.log([float(p.losses["total"]) for p in seen])  # log[i]: ln L(x_{i+1})
+    assert np.isinf(seen[0].change)  # one loss seen: no decrease yet
+    for t in range(2, 8):
+        expected = d * seen[t - 1].change * (1 - d ** (t - 1)) + (1 - d) * (log[t - 2] - log[t - 1])
+        assert seen[t].change * (1 - d**t) == pytest.approx(expected, rel=1e-2), t
+    assert all(p.change > 0 for p in seen[1:])  # the loss falls
 
 
 def test_a_batch_stops_each_image_as_it_would_alone(content_small, style_small):
@@ -75,7 +88,7 @@ def test_cli_says_when_it_stopped_early(tmp_path, content_small, style_small, ca
     images.save_image(style_small, s)
     args = [str(c), str(s), "--size", "32", "--optimizer", "adam", "--steps", "40", "-q", *tiny.FLAGS]
     assert cli.main([*args, "-o", str(tmp_path / "a.png"), "--stop-tol", "0.5"]) == 0
-    assert f"{loop.STOP_WINDOW} steps, stopped when the picture stopped changing" in capsys.readouterr().out
+    assert f"{loop.STOP_WINDOW} steps, stopped when the loss stopped falling" in capsys.readouterr().out
     assert cli.main([*args, "-o", str(tmp_path / "b.png"), "--stop-tol", "0.5", "--no-early-stop"]) == 0
     out = capsys.readouterr().out
     assert "40 steps" in out and "stopped when" not in out

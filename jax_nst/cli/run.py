@@ -73,7 +73,7 @@ class Reporter:
 
     def __init__(self, out: pathlib.Path, save_every: int | None, quiet: bool) -> None:
         self.steps, self.out, self.save_every, self.quiet = 0, out, save_every, quiet
-        self.stopped = False  # a scale ended early: the picture had stopped changing
+        self.stopped = False  # a scale ended early: its loss had stopped falling
         self.bar = None
         self.noted = not quiet and sys.stderr.isatty()
         if self.noted:
@@ -152,7 +152,7 @@ def stylize_to_file(
     reporter.close()
     images.save_image(result, out)
     h, w = result.shape[:2]
-    stopped = ", stopped when the picture stopped changing" if reporter.stopped else ""
+    stopped = ", stopped when the loss stopped falling" if reporter.stopped else ""
     return f"({w}x{h}, {reporter.steps} steps{stopped}, {time.perf_counter() - start:.1f} s)"
 
 

@@ -33,28 +33,31 @@ MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZ
 
 
 STOP_WINDOW = 10
-"""k of the stopping rule: the pixel change is averaged over about k steps (an EMA of decay 1 − 1/k), and no
-scale stops before its k-th step."""
+"""k of the stopping rule: the loss's relative decrease is averaged over about k steps (an EMA of decay 1 − 1/k),
+and no scale stops before its k-th step."""
 
 
 class Watched(NamedTuple):
-    """Optimizer state with what the stopping rule reads: the steps t taken at this scale and the EMA of the mean
-    absolute pixel change per step, c_t = d·c_{t−1} + (1 − d)·mean|x_t − x_{t−1}| (d = 1 − 1/k)."""
+    """Optimizer state with what the stopping rule reads: the steps t taken at this scale, ln L(x_{t−1}) of the loss
+    the last step saw, and the EMA of the loss's relative decrease per step, c_t = d·c_{t−1} + (1 − d)·(ln L(x_{t−2})
+    − ln L(x_{t−1})) (d = 1 − 1/k, from the second step; a log, so that a loss that goes up and down by the same
+    factor averages to no decrease)."""
 
     inner: Any
     change: jax.Array
     count: jax.Array
+    value: jax.Array
 
     def stopped(self, tolerance: Any, xp: Any = jnp) -> Any:
-        """Whether the picture has stopped changing: t ≥ k and the bias-corrected c_t/(1 − dᵗ) below ``tolerance``
+        """Whether the picture is done: t ≥ k and the bias-corrected c_t/(1 − dᵗ⁻¹) below ``tolerance`` > 0
         (``xp``: jax.numpy in the loop, numpy on the host)."""
-        return (xp.asarray(self.count) >= STOP_WINDOW) & (self.mean_change(xp) < tolerance)
+        return (tolerance > 0) & (xp.asarray(self.count) >= STOP_WINDOW) & (self.mean_change(xp) < tolerance)
 
     def mean_change(self, xp: Any = jnp) -> Any:
-        """The bias-corrected EMA c_t/(1 − dᵗ) of the mean absolute pixel change per step (∞ before the first)."""
+        """The bias-corrected EMA c_t/(1 − dᵗ⁻¹) of the loss's relative decrease per step (∞ before the second)."""
         change, t = xp.asarray(self.change), xp.asarray(self.count)
-        corrected = change / (1.0 - (1.0 - 1.0 / STOP_WINDOW) ** xp.maximum(t, 1).astype(change.dtype))
-        return xp.where(t > 0, corrected, xp.inf)
+        corrected = change / (1.0 - (1.0 - 1.0 / STOP_WINDOW) ** xp.maximum(t - 1, 1).astype(change.dtype))
+        return xp.where(t > 1, corrected, xp.inf)
 
 
 class Averaged(NamedTuple):
@@ -119,7 +122,7 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
         updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
         x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
         evals = evals + (optax.tree_utils.tree_get(state, "num_linesearch_steps") + program.stochastic if lbfgs else 1)
-        return x, state, evals
+        return x, state, evals, v
 
     if program.average:
         step = averaged_step(step)
@@ -142,7 +145,7 @@ def make_loop(program: Program, batched: bool = False, *, scheduler: dict | None
         state = jax.tree.map(lambda a: jnp.asarray(a, a.dtype), state)  # strong types: `run` compiles once
         if program.average:
             state = Averaged(state, x, jnp.zeros((), jnp.int32))
-        return Watched(state, jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32))
+        return Watched(state, jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32), jnp.zeros((), x.dtype))
 
     def report(params, x, targets, hyper):  # a stochastic loss is reported with step 0's draw, so reports compare
         targets = objective.targets.for_step(targets, 0, program)
@@ -165,14 +168,16 @@ def _prepare(params: vgg.Params, program: Program, prepare: bool) -> dict | None
 
 
 def one_by_one_default(program: Program) -> bool:
-    """Whether a batch runs image after image by default: L-BFGS on CPU.
+    """Whether a batch runs image after image by default: on CPU.
 
-    Under ``vmap`` every image runs as many line-search iterations as the batch's longest search
+    Under ``vmap`` every L-BFGS image runs as many line-search iterations as the batch's longest search
     (the others' results are masked). An accelerator has the parallel width to spare; a CPU does
-    not: at 256 px on 2 cores, batches of 2/4/8 ran at 0.84/0.79/0.74× the speed of ``lax.map``
-    (``scripts/benchmark_batch.py --part vmap``, BENCHMARKS.md).
+    not: at 256 px on 2 cores, L-BFGS batches of 2/4/8 ran at 0.84/0.79/0.74× the speed of ``lax.map``, and
+    Adam batches of 2/4 at 0.91/1.07× (``scripts/benchmark_batch.py --part vmap``, BENCHMARKS.md). A vmapped Adam
+    batch with the W2 loss also hung in XLA:CPU at one small size (32 px, 16 px margin) once the loop carried the
+    loss for the stopping rule.
     """
-    return program.optimizer == "lbfgs" and jax.default_backend() == "cpu"
+    return jax.default_backend() == "cpu"
 
 
 def _each_image(run: Callable) -> Callable:
@@ -219,24 +224,25 @@ def averaged_step(step: Callable) -> Callable:
 
     def fn(params, prepared, carry, targets, hyper):
         x, state, evals = carry
-        x, inner, evals = step(params, prepared, (x, state.inner, evals), targets, hyper)
+        x, inner, evals, v = step(params, prepared, (x, state.inner, evals), targets, hyper)
         t = state.count + 1
         d = hyper.average.astype(x.dtype)
         w = (1.0 - d) / (1.0 - jnp.power(d, t.astype(x.dtype)))
-        return x, Averaged(inner, state.mean + w * (x - state.mean), t), evals
+        return x, Averaged(inner, state.mean + w * (x - state.mean), t), evals, v
 
     return fn
 
 
 def watched_step(step: Callable) -> Callable:
-    """``step`` that also counts the steps and updates the EMA of the mean absolute pixel change (:class:`Watched`)."""
+    """``step`` that also counts the steps and updates the EMA of the loss's relative decrease (:class:`Watched`)."""
 
     def fn(params, prepared, carry, targets, hyper):
         x, state, evals = carry
-        new, inner, evals = step(params, prepared, (x, state.inner, evals), targets, hyper)
+        new, inner, evals, v = step(params, prepared, (x, state.inner, evals), targets, hyper)
+        log = jnp.log(jnp.maximum(v, jnp.finfo(state.value.dtype).tiny)).astype(state.value.dtype)
         d = 1.0 - 1.0 / STOP_WINDOW
-        change = d * state.change + (1.0 - d) * jnp.mean(jnp.abs(new - x))
-        return new, Watched(inner, change.astype(state.change.dtype), state.count + 1), evals
+        change = jnp.where(state.count > 0, d * state.change + (1.0 - d) * (state.value - log), state.change)
+        return new, Watched(inner, change.astype(state.change.dtype), state.count + 1, log), evals
 
     return fn
 
