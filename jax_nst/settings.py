@@ -49,7 +49,7 @@ squared difference of [0, 1] pixels (~1e-3) where L_content is ~1e10; chosen by 
 STOP_TOL = 1.5e-3
 """The default tolerance of the stopping rule (:class:`jax_nst.optimize.loop.Watched`): a scale ends once the loss
 falls by less than this fraction per step, ln L averaged over ~10 steps (0: every step runs). Chosen by
-``scripts/stop_study.py`` (QUALITY.md): on six pairs at 256 px the picture there is within 1–4 % of the one 100
+``scripts/stop_study.py`` (QUALITY.md): on six pairs at 256 px the picture there is within 0.3–4.3 % of the one 100
 steps into the scale by the judges (content LPIPS, VGG-16 style SW) on five, and the finer scales of a
 coarse-to-fine run, whose pixels move less per step, are not cut short (a rule on the pixel change stopped
 them after 10–15 steps)."""
