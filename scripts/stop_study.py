@@ -20,6 +20,7 @@ import numpy as np
 
 import jax_nst
 from jax_nst import doctor, images
+from jax_nst.optimize import loop
 
 from quality_study import Judge, options_of, pairs
 
@@ -33,20 +34,21 @@ def trace(content, style, size: int, steps: int, every: int, options: dict) -> t
     kept: dict[int, np.ndarray] = {}
 
     def callback(p):
-        image = np.asarray(p.image)
-        if not scales or (p.step - 1) % steps == 0:
+        if not scales or (p.step - 1) % steps == 0:  # a new scale: only the last one's pictures are kept
             scales.append([])
+            kept.clear()
         scales[-1].append(float(p.change))
         if len(scales[-1]) % every == 0 or len(scales[-1]) == steps:
-            kept[len(scales)] = kept.get(len(scales), {}) | {len(scales[-1]): image}
+            kept[len(scales[-1])] = np.asarray(p.image)
 
     jax_nst.stylize(content, style, size=size, steps=steps, report_every=1, stop_tol=0, callback=callback, **options)
-    return scales, kept[len(scales)]
+    return scales, kept
 
 
-def stop(changes: list[float], tol: float, window: int = 10) -> int:
-    """The step at which the rule ends a scale whose measure after each step is ``changes``."""
-    return next((t for t, c in enumerate(changes, 1) if t >= window and c < tol), len(changes))
+def stop(changes: list[float], tol: float) -> int:
+    """The step at which the rule (:meth:`jax_nst.optimize.loop.Watched.stopped`) ends a scale whose measure after
+    each step is ``changes``."""
+    return next((t for t, c in enumerate(changes, 1) if t >= loop.STOP_WINDOW and c < tol), len(changes))
 
 
 def main() -> None:

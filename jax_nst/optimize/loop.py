@@ -46,7 +46,7 @@ class Watched(NamedTuple):
     inner: Any
     change: jax.Array
     count: jax.Array
-    value: jax.Array
+    log_loss: jax.Array
 
     def stopped(self, tolerance: Any, xp: Any = jnp) -> Any:
         """Whether the picture is done: t ≥ k and the bias-corrected c_t/(1 − dᵗ⁻¹) below ``tolerance`` > 0
@@ -239,9 +239,9 @@ def watched_step(step: Callable) -> Callable:
     def fn(params, prepared, carry, targets, hyper):
         x, state, evals = carry
         new, inner, evals, v = step(params, prepared, (x, state.inner, evals), targets, hyper)
-        log = jnp.log(jnp.maximum(v, jnp.finfo(state.value.dtype).tiny)).astype(state.value.dtype)
+        log = jnp.log(jnp.maximum(v, jnp.finfo(state.log_loss.dtype).tiny)).astype(state.log_loss.dtype)
         d = 1.0 - 1.0 / STOP_WINDOW
-        change = jnp.where(state.count > 0, d * state.change + (1.0 - d) * (state.value - log), state.change)
+        change = jnp.where(state.count > 0, d * state.change + (1.0 - d) * (state.log_loss - log), state.change)
         return new, Watched(inner, change.astype(state.change.dtype), state.count + 1, log), evals
 
     return fn
