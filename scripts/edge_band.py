@@ -38,6 +38,17 @@ def sides_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
     return np.stack([o.mean((0, 1)) - i.mean((0, 1)) for o, i in strips]) * 255.0
 
 
+def sides_band(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
+    """Per side (top, bottom, left, right) and channel: the median along the side of (outer ``ring`` px − the
+    ``inner`` px just inside them) at each position, in 0–255 levels (shape (4, 3)). A frame is a band along the
+    whole side and moves the median; a star or stone that happens to lie on the edge does not."""
+    strips = [(img[:ring].mean(0), img[ring:ring + inner].mean(0)),
+              (img[-ring:].mean(0), img[-ring - inner:-ring].mean(0)),
+              (img[:, :ring].mean(1), img[:, ring:ring + inner].mean(1)),
+              (img[:, -ring:].mean(1), img[:, -ring - inner:-ring].mean(1))]
+    return np.stack([np.median(o - i, axis=0) for o, i in strips]) * 255.0
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)

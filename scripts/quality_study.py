@@ -11,9 +11,12 @@ checkpoint is then judged by measures the optimizing VGG-19 does not define:
   (log10 of Σ_l ‖G_l/M_l − A_l/M_l‖² / N_l²) (lower = closer to the style);
 - edge frame: the largest |mean of the outer 2 px − mean of the next 6 px| over R, G, B, in levels, less the
   photo's own ("edge excess"); "by side" the same for each side apart (top, bottom, left, right), where a
-  photo's bright border on one side and dark on another do not cancel; "inner rings" the edge excess on the
-  rings 8, 16, 24 and 32 px inside the picture, where no border is (their median: what the texture alone
-  gives, the measure's noise floor);
+  photo's bright border on one side and dark on another do not cancel; "band" the same by side with the median
+  along the side in place of the mean (a frame is a band along the whole side and moves the median, a star or
+  stone on the edge does not); "inner rings" the edge excess on the rings 8, 16, 24 and 32 px inside the
+  picture, where no border is (their median: what the texture alone gives, the measure's noise floor); after
+  the table, each style's own band on 200 random crops of half the picture's sides, from the style at the size
+  the run sees it (median and 90th percentile: the band a frameless picture in that texture can have);
 - speckle: off-palette pixels, the share whose nearest colour among 4096 style pixels is more than 0.1
   away (RGB in [0, 1]): colours the style does not have.
 
@@ -49,7 +52,7 @@ from jax_nst import doctor, images, progress, samples, vgg
 from jax_nst.controls.presets import PAPER
 from jax_nst.objective.style_losses import quantiles, sliced_wasserstein
 
-from edge_band import ring_minus_inside, sides_minus_inside
+from edge_band import ring_minus_inside, sides_band, sides_minus_inside
 
 METHODS = {  # each from the paper's settings (no margin, every step), with its style loss
     name: {**PAPER, "style_loss": name} for name in ("gram", "mean_cov", "sliced_wasserstein", "histogram", "nearest_neighbour")
@@ -193,8 +196,8 @@ def main() -> None:
     budget = f"budget {args.budget:g} s" if args.budget else "each method to its end"
     print(f"# {doctor.describe()}\n# size {args.size} px, {budget}, options {extra or 'defaults'}\n")
     print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the first's s | style log Gram "
-          "| edge excess | by side | inner rings | off-palette | time to good (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| edge excess | by side | band | inner rings | off-palette | time to good (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     judge, rows, chosen = Judge(), [], pairs(args.cache)
     names = args.pairs or list(chosen)
     for name in names:
@@ -215,9 +218,14 @@ def main() -> None:
             at = ("" if first_s is None or len(seen) == 1 else
                   f"{marks[min(range(len(seen)), key=lambda i: abs(seen[i][0] - first_s))][1]:.3g}")
             print(f"| {name} | {method} | {step} | {total:.0f} | {lp:.3f} | {sw:.3g} | {at} | {gram:.2f} | "
-                  f"{edge_excess(x, c):.1f} | {edge_by_side(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
+                  f"{edge_excess(x, c):.1f} | {edge_by_side(x, c):.1f} | {edge_band(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
             row.append(x)
         rows.append(row)
+    print("\n| style | band of its own crops: median | 90th percentile |\n|---|---|---|")
+    for name in names:
+        h, w = images.load_image(chosen[name][0], args.size).shape[:2]
+        floor = texture_band(images.load_image(chosen[name][1], args.size), (h // 2, w // 2))
+        print(f"| {name} | {np.median(floor):.1f} | {np.percentile(floor, 90):.1f} |")
     if args.sheet:
         labels = ["+".join(m if len(m) <= 24 else m[:22] + "…" for m in method.split("+")) for method in args.methods]
         sheet = progress.sheet(rows, row_labels=names, col_labels=labels, tile=args.size)
@@ -235,6 +243,20 @@ def edge_by_side(x: np.ndarray, c: np.ndarray) -> float:
     less the photo's own on the same side (a photo's bright border on one side and dark on another cancel in
     :func:`edge_excess`'s ring, not here)."""
     return float(np.max(np.abs(sides_minus_inside(x, 2, 6)) - np.abs(sides_minus_inside(c, 2, 6))))
+
+
+def edge_band(x: np.ndarray, c: np.ndarray) -> float:
+    """The frame as a band: the largest over the four sides and R, G, B of |median along the side of outer 2 px −
+    next 6 px| of the picture less the photo's own on the same side (:func:`edge_band.sides_band`)."""
+    return float(np.max(np.abs(sides_band(x, 2, 6)) - np.abs(sides_band(c, 2, 6))))
+
+
+def texture_band(style: np.ndarray, shape: tuple, count: int = 200, seed: int = 0) -> np.ndarray:
+    """The largest |:func:`edge_band.sides_band`| of ``count`` random crops of ``shape`` from ``style``: the band a
+    picture made only of the style's texture has with no frame."""
+    rng, (h, w) = np.random.default_rng(seed), shape
+    tops, lefts = rng.integers(0, style.shape[0] - h + 1, count), rng.integers(0, style.shape[1] - w + 1, count)
+    return np.array([np.abs(sides_band(style[i:i + h, j:j + w], 2, 6)).max() for i, j in zip(tops, lefts)])
 
 
 def inner_rings(x: np.ndarray, c: np.ndarray, insets: tuple = (8, 16, 24, 32)) -> float:
