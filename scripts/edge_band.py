@@ -30,23 +30,26 @@ def ring_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
     return (img[outer].mean(axis=0) - img[band].mean(axis=0)) * 255.0
 
 
-def sides_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
-    """Per side (top, bottom, left, right) and channel: mean of that side's outer ``ring`` px − mean of the ``inner``
-    px just inside them, in 0–255 levels (shape (4, 3))."""
-    strips = [(img[:ring], img[ring:ring + inner]), (img[-ring:], img[-ring - inner:-ring]),
-              (img[:, :ring], img[:, ring:ring + inner]), (img[:, -ring:], img[:, -ring - inner:-ring])]
-    return np.stack([o.mean((0, 1)) - i.mean((0, 1)) for o, i in strips]) * 255.0
-
-
-def sides_band(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
-    """Per side (top, bottom, left, right) and channel: the median along the side of (outer ``ring`` px − the
-    ``inner`` px just inside them) at each position, in 0–255 levels (shape (4, 3)). A frame is a band along the
-    whole side and moves the median; a star or stone that happens to lie on the edge does not."""
+def side_profiles(img: np.ndarray, ring: int, inner: int) -> list[np.ndarray]:
+    """Per side (top, bottom, left, right): at each position along it, the mean of the outer ``ring`` px − the mean of
+    the ``inner`` px just inside them, per channel, in 0–255 levels (four arrays of shape (length, 3))."""
     strips = [(img[:ring].mean(0), img[ring:ring + inner].mean(0)),
               (img[-ring:].mean(0), img[-ring - inner:-ring].mean(0)),
               (img[:, :ring].mean(1), img[:, ring:ring + inner].mean(1)),
               (img[:, -ring:].mean(1), img[:, -ring - inner:-ring].mean(1))]
-    return np.stack([np.median(o - i, axis=0) for o, i in strips]) * 255.0
+    return [(o - i) * 255.0 for o, i in strips]
+
+
+def sides_minus_inside(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
+    """Per side (top, bottom, left, right) and channel: mean of that side's outer ``ring`` px − mean of the ``inner``
+    px just inside them, in 0–255 levels (shape (4, 3)): the mean of :func:`side_profiles`."""
+    return np.stack([p.mean(0) for p in side_profiles(img, ring, inner)])
+
+
+def sides_band(img: np.ndarray, ring: int, inner: int) -> np.ndarray:
+    """Per side and channel: the median of :func:`side_profiles` along the side (shape (4, 3)). A frame is a band
+    along the whole side and moves the median; a star or stone that happens to lie on the edge does not."""
+    return np.stack([np.median(p, axis=0) for p in side_profiles(img, ring, inner)])
 
 
 def main() -> None:

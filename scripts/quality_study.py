@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -198,12 +199,14 @@ def main() -> None:
     print("| pair | method | steps | s | content LPIPS | style SW (VGG-16) | SW at the first's s | style log Gram "
           "| edge excess | by side | band | inner rings | off-palette | time to good (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    judge, rows, chosen = Judge(), [], pairs(args.cache)
+    judge, rows, floors, chosen = Judge(), [], [], pairs(args.cache)
     names = args.pairs or list(chosen)
     for name in names:
         content_path, style_path = chosen[name]
         c, s = images.load_image(content_path, args.size), images.load_image(style_path, args.size)
         targets, row, first_s = judge.style_targets(s), [], None
+        floor = texture_band(s, (c.shape[0] // 2, c.shape[1] // 2))
+        floors.append(f"| {name} | {np.median(floor):.1f} | {np.percentile(floor, 90):.1f} |")
         for method in args.methods:
             if method.split("+")[0] in OUTSIDE:
                 seen, total = run_outside(method, content_path, style_path, args.size, first_s, args.crowsonkb)
@@ -221,11 +224,7 @@ def main() -> None:
                   f"{edge_excess(x, c):.1f} | {edge_by_side(x, c):.1f} | {edge_band(x, c):.1f} | {inner_rings(x, c):.1f} | {off_palette(x, s):.1%} | {good:.0f} |", flush=True)
             row.append(x)
         rows.append(row)
-    print("\n| style | band of its own crops: median | 90th percentile |\n|---|---|---|")
-    for name in names:
-        h, w = images.load_image(chosen[name][0], args.size).shape[:2]
-        floor = texture_band(images.load_image(chosen[name][1], args.size), (h // 2, w // 2))
-        print(f"| {name} | {np.median(floor):.1f} | {np.percentile(floor, 90):.1f} |")
+    print("\n| style | band of its own crops: median | 90th percentile |\n|---|---|---|", *floors, sep="\n")
     if args.sheet:
         labels = ["+".join(m if len(m) <= 24 else m[:22] + "…" for m in method.split("+")) for method in args.methods]
         sheet = progress.sheet(rows, row_labels=names, col_labels=labels, tile=args.size)
@@ -235,20 +234,25 @@ def main() -> None:
 
 def edge_excess(x: np.ndarray, c: np.ndarray) -> float:
     """The frame: the largest over R, G, B of |outer 2 px − next 6 px| of the picture less the photo's own, in levels."""
-    return float(np.max(np.abs(ring_minus_inside(x, 2, 6)) - np.abs(ring_minus_inside(c, 2, 6))))
+    return _excess(ring_minus_inside, x, c)
 
 
 def edge_by_side(x: np.ndarray, c: np.ndarray) -> float:
     """The frame side by side: the largest over the four sides and R, G, B of |outer 2 px − next 6 px| of the picture
     less the photo's own on the same side (a photo's bright border on one side and dark on another cancel in
     :func:`edge_excess`'s ring, not here)."""
-    return float(np.max(np.abs(sides_minus_inside(x, 2, 6)) - np.abs(sides_minus_inside(c, 2, 6))))
+    return _excess(sides_minus_inside, x, c)
 
 
 def edge_band(x: np.ndarray, c: np.ndarray) -> float:
     """The frame as a band: the largest over the four sides and R, G, B of |median along the side of outer 2 px −
     next 6 px| of the picture less the photo's own on the same side (:func:`edge_band.sides_band`)."""
-    return float(np.max(np.abs(sides_band(x, 2, 6)) - np.abs(sides_band(c, 2, 6))))
+    return _excess(sides_band, x, c)
+
+
+def _excess(measure: Callable, x: np.ndarray, c: np.ndarray) -> float:
+    """The largest |``measure``| (outer 2 px against the next 6 px) of the picture ``x`` less the photo ``c``'s own."""
+    return float(np.max(np.abs(measure(x, 2, 6)) - np.abs(measure(c, 2, 6))))
 
 
 def texture_band(style: np.ndarray, shape: tuple, count: int = 200, seed: int = 0) -> np.ndarray:
