@@ -14,7 +14,7 @@ from .controls import coarse_to_fine, color, grids, presets, region_masks, style
 from .errors import NSTError
 from .objective import guided
 from .progress import Callback, Progress
-from .optimize import memory, sharding, spatial
+from .optimize import memory, memory_maps, sharding, spatial
 from .optimize.loop import host_blas
 from .program import Program
 from .settings import INITS, Options, Settings, Unpack, with_options
@@ -127,6 +127,7 @@ def run(
     relay = None if callback is None else coarse_to_fine.Relay(callback, sum(k.settings.steps for k in plan))
     x = None
     for k in plan:
+        memory_maps.release_when_crowded()  # many shapes in one process: stay under its limit on memory maps
         content = k.fit(seen)
         x = k.fit(_initial(init, k, seen) if x is None else x)
         k = k._replace(program=memory.resolve(k.program, x.shape))  # bands and remat "auto" decided for this size

@@ -207,9 +207,6 @@ class _Runner:
                 self.fail(batch[0].item, _message(e))
             return
         seconds = (time.perf_counter() - start) / len(batch)
-        from ..optimize import memory_maps
-
-        memory_maps.release_when_crowded()  # many shapes: stay under the process's limit on memory maps
         for i, p in enumerate(batch):
             losses = {k: float(np.asarray(v).reshape(-1)[i]) for k, v in last.items()}
             self.write(p, out[i], losses, seconds, len(batch))

@@ -2,8 +2,9 @@
 
 XLA:CPU maps each compiled kernel on its own: a stylize call at a new image size adds ~3,500 maps.
 Linux refuses a process more than ``vm.max_map_count`` (65,530 by default), and the next compilation
-past it crashes the process. A job that meets many image shapes drops its compiled programs now and
-then; they are compiled again when a shape comes back.
+past it crashes the process. Every stage of a stylize call (``jax_nst.api.run``) first drops the compiled
+programs of a crowded process: a job, a notebook or a study that meets many image shapes stays under the
+limit; programs are compiled again when a shape comes back.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def map_count() -> int | None:
         return None
 
 
-def release_when_crowded(limit: int = CROWDED) -> bool:
+def release_when_crowded(limit: int | None = None) -> bool:
     """Drop JAX's compiled programs (``jax.clear_caches``) once the process holds more than ``limit``
-    memory maps; True when it did."""
+    (default :data:`CROWDED`) memory maps; True when it did."""
     count = map_count()
-    if count is None or count <= limit:
+    if count is None or count <= (CROWDED if limit is None else limit):
         return False
     jax.clear_caches()
     gc.collect()
