@@ -23,7 +23,7 @@ from jax_nst.vgg.module import features
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 FLOOR = 1e-6
-"""The exact gradient's eigenvalue floor (×λ_max), as :func:`mean_cov._trace_sqrt_bwd`."""
+"""The exact gradient's eigenvalue floor (×λ_max), as the gradient of :func:`mean_cov.trace_sqrt`."""
 
 
 def newton_schulz(a: jax.Array, iterations: int, shift: float) -> tuple[jax.Array, jax.Array]:
